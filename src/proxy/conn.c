@@ -1,0 +1,374 @@
+/*
+ * conn.c — one proxied TCP connection, inbound or outbound:
+ *
+ *   accept → original destination → [detect] → connect → relay → close
+ *
+ * Detection reads the client's first bytes (≤ WF_DETECT_MAX_BYTES) into the
+ * client→server buffer, so they are relayed unchanged once the upstream is
+ * connected. Opaque ports skip detection. A failure on either side resets
+ * the other (SO_LINGER 0), so a peer that resets mid-stream is seen as a
+ * reset, not as a clean end, by the far side.
+ *
+ * Owner: the worker thread that accepted the socket.
+ */
+#include "proxy.h"
+
+#include "core/log.h"
+#include "core/time.h"
+
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef enum pc_state {
+    PC_DETECT,
+    PC_CONNECT,
+    PC_RELAY,
+    PC_CLOSED,
+} pc_state_t;
+
+struct wf_pconn {
+    wf_pconn_t *prev, *next; /* worker's list */
+    wf_worker_t *worker;     /* borrowed: owner */
+    const wf_side_t *side;   /* borrowed */
+    pc_state_t state;
+    wf_proto_t proto;
+    wf_end_t client; /* the accepted socket (peer="src") */
+    wf_end_t server; /* the socket we connect (peer="dst") */
+    wf_relay_t relay;
+    wf_timer_t timer;   /* detect, then connect, then idle timeout */
+    wf_defer_t defer;   /* frees the connection at the loop's safe point */
+    wf_addr_t orig_dst; /* where the client meant to go */
+    wf_addr_t target;   /* where we connect */
+    uint64_t last_active;
+};
+
+static void conn_close(wf_pconn_t *c, int err);
+static void conn_connect(wf_pconn_t *c);
+
+static void noop_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
+{
+}
+
+static wf_loop_t *conn_loop(wf_pconn_t *c)
+{
+    return &c->worker->loop;
+}
+
+static void conn_free(wf_loop_t *loop, wf_defer_t *d)
+{
+    free(wf_container_of(d, wf_pconn_t, defer));
+}
+
+static void conn_pump(wf_pconn_t *c)
+{
+    int rc = wf_relay_pump(&c->relay, &c->worker->pool);
+    c->last_active = conn_loop(c)->now;
+    if (rc == WF_RELAY_DONE)
+        conn_close(c, 0);
+    else if (rc < 0)
+        conn_close(c, rc);
+}
+
+/* Detection done (or skipped): decide and connect. */
+static void conn_detected(wf_pconn_t *c, wf_proto_t proto)
+{
+    c->proto = proto;
+    if (wf_log_enabled(WF_LOG_DEBUG)) {
+        char dst[WF_ADDR_STRLEN];
+        wf_addr_format(&c->orig_dst, dst, sizeof(dst));
+        wf_log_debug("%s connection to %s: protocol %s", c->side->name, dst,
+                     wf_proto_name(proto));
+    }
+    /* HTTP is relayed as bytes until the HTTP engines take these over. */
+    conn_connect(c);
+}
+
+static void conn_detect(wf_pconn_t *c)
+{
+    wf_flow_t *f = &c->relay.ab;
+    while (c->client.flags & WF_END_F_READABLE) {
+        int space = wf_buf_reserve(&f->buf, &c->worker->pool);
+        if (space < 0)
+            return; /* out of buffers: wait for the next event */
+        size_t have = wf_buf_len(&f->buf);
+        size_t want = WF_DETECT_MAX_BYTES - have;
+        c->client.io->flags &= ~WF_IO_F_DRAINED;
+        ssize_t n = wf_io_recv(c->client.io, wf_buf_writep(&f->buf), want);
+        if (n > 0) {
+            wf_buf_produced(&f->buf, (size_t)n);
+            wf_tcp_metrics_read(&c->client.metrics, (size_t)n);
+            if (c->client.io->flags & WF_IO_F_DRAINED)
+                c->client.flags &= ~WF_END_F_READABLE;
+            wf_proto_t p = wf_detect((const uint8_t *)wf_buf_readp(&f->buf), wf_buf_len(&f->buf));
+            if (p != WF_PROTO_UNKNOWN) {
+                conn_detected(c, p);
+                return;
+            }
+            continue;
+        }
+        if (n == 0) {
+            if (wf_buf_len(&f->buf) == 0) {
+                /* Opened and closed without a byte: nothing to forward. */
+                wf_buf_release(&f->buf, &c->worker->pool);
+                conn_close(c, 0);
+                return;
+            }
+            f->flags |= WF_FLOW_F_EOF;
+            conn_detected(c, WF_PROTO_OPAQUE);
+            return;
+        }
+        if (wf_buf_len(&f->buf) == 0)
+            wf_buf_release(&f->buf, &c->worker->pool);
+        if (n == WF_EAGAIN) {
+            c->client.flags &= ~WF_END_F_READABLE;
+            return;
+        }
+        conn_close(c, (int)n);
+        return;
+    }
+}
+
+static void client_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
+{
+    wf_pconn_t *c = wf_container_of(w, wf_pconn_t, client.watch);
+    wf_end_on_events(&c->client, events);
+    if (c->state == PC_DETECT)
+        conn_detect(c);
+    else if (c->state == PC_RELAY)
+        conn_pump(c);
+}
+
+static void conn_relay_start(wf_pconn_t *c)
+{
+    c->state = PC_RELAY;
+    wf_timer_stop(conn_loop(c), &c->timer);
+    uint64_t idle = c->worker->proxy->cfg.tcp_idle_timeout_ms;
+    if (idle > 0)
+        wf_timer_start(conn_loop(c), &c->timer, idle);
+    const bool in = c->side->dir == WF_DIR_INBOUND;
+    wf_tcp_labels_t l = {
+        .direction = c->side->name,
+        .peer = "dst",
+        .target = &c->target,
+        .tls = "no_identity",
+        .no_tls_reason = in ? "loopback" : "not_provided_by_service_discovery",
+    };
+    wf_tcp_metrics_open(c->worker->metrics, &c->server.metrics, &l);
+    conn_pump(c);
+}
+
+static void server_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
+{
+    wf_pconn_t *c = wf_container_of(w, wf_pconn_t, server.watch);
+    wf_end_on_events(&c->server, events);
+    if (c->state == PC_CONNECT) {
+        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return;
+        int err = wf_sock_error(c->server.io->fd);
+        if (err != 0) {
+            wf_tcp_metrics_error(c->worker->metrics, c->side->name,
+                                 err == -ECONNREFUSED ? "connect_refused" : "connect_error",
+                                 loop->now);
+            if (wf_log_enabled(WF_LOG_INFO)) {
+                char dst[WF_ADDR_STRLEN];
+                wf_addr_format(&c->target, dst, sizeof(dst));
+                wf_log_info("%s: connect to %s failed: %s", c->side->name, dst, wf_strerror(err));
+            }
+            conn_close(c, err);
+            return;
+        }
+        conn_relay_start(c);
+    } else if (c->state == PC_RELAY) {
+        conn_pump(c);
+    }
+}
+
+static void timer_cb(wf_loop_t *loop, wf_timer_t *t)
+{
+    wf_pconn_t *c = wf_container_of(t, wf_pconn_t, timer);
+    switch (c->state) {
+    case PC_DETECT:
+        /* Linkerd's behaviour: a client that says nothing (or a protocol
+         * where the server speaks first) is relayed opaquely. */
+        wf_log_debug("%s: protocol detection timed out after %llums; treating as opaque",
+                     c->side->name, (unsigned long long)c->side->detect_timeout_ms);
+        conn_detected(c, WF_PROTO_OPAQUE);
+        break;
+    case PC_CONNECT:
+        wf_tcp_metrics_error(c->worker->metrics, c->side->name, "connect_timeout", loop->now);
+        conn_close(c, WF_ETIMEDOUT);
+        break;
+    case PC_RELAY: {
+        uint64_t idle = c->worker->proxy->cfg.tcp_idle_timeout_ms;
+        uint64_t quiet = loop->now - c->last_active;
+        if (quiet >= idle)
+            conn_close(c, WF_ETIMEDOUT);
+        else
+            wf_timer_start(loop, t, idle - quiet);
+        break;
+    }
+    case PC_CLOSED:
+        break;
+    }
+}
+
+static void conn_connect(wf_pconn_t *c)
+{
+    c->state = PC_CONNECT;
+    wf_timer_stop(conn_loop(c), &c->timer);
+    if (c->side->dir == WF_DIR_INBOUND) {
+        /* Inbound goes to the application on loopback, same port. */
+        wf_addr_loopback4(&c->target, wf_addr_port(&c->orig_dst));
+    } else {
+        c->target = c->orig_dst;
+    }
+    int fd;
+    int err = wf_connect_start(&c->target, &fd);
+    if (err != 0) {
+        wf_tcp_metrics_error(c->worker->metrics, c->side->name, "connect_error",
+                             conn_loop(c)->now);
+        conn_close(c, err);
+        return;
+    }
+    c->server.io = wf_io_socket_new(fd);
+    if (c->server.io == NULL) {
+        close(fd);
+        conn_close(c, WF_ENOMEM);
+        return;
+    }
+    wf_watch_init(&c->server.watch, fd, server_cb);
+    err = wf_watch_start(conn_loop(c), &c->server.watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    if (err != 0) {
+        conn_close(c, err);
+        return;
+    }
+    wf_timer_start(conn_loop(c), &c->timer, c->side->connect_timeout_ms);
+}
+
+static void end_close(wf_pconn_t *c, wf_end_t *e, int err, bool reset)
+{
+    wf_tcp_metrics_close(c->worker->metrics, &e->metrics, err, conn_loop(c)->now);
+    if (e->io == NULL)
+        return;
+    if (reset) {
+        /* An abortive close sends RST: the far side learns the connection
+         * failed instead of seeing a clean end of stream. */
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(e->io->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    wf_watch_stop(conn_loop(c), &e->watch);
+    e->watch.cb = noop_cb; /* events already fetched this iteration */
+    wf_io_destroy(e->io);
+    e->io = NULL;
+}
+
+static void conn_close(wf_pconn_t *c, int err)
+{
+    if (c->state == PC_CLOSED)
+        return;
+    wf_worker_t *w = c->worker;
+    if (err != 0 && wf_log_enabled(WF_LOG_DEBUG)) {
+        char dst[WF_ADDR_STRLEN];
+        wf_addr_format(&c->orig_dst, dst, sizeof(dst));
+        wf_log_debug("%s connection to %s closed: %s", c->side->name, dst, wf_strerror(err));
+    }
+    c->state = PC_CLOSED;
+    wf_timer_stop(&w->loop, &c->timer);
+    end_close(c, &c->client, err, err != 0);
+    end_close(c, &c->server, err, err != 0);
+    wf_relay_release(&c->relay, &w->pool);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    w->nconns--;
+    wf_loop_defer(&w->loop, &c->defer, conn_free);
+    if (w->draining && w->nconns == 0)
+        wf_loop_stop(&w->loop);
+}
+
+void wf_pconn_abort(wf_pconn_t *c)
+{
+    conn_close(c, WF_ETIMEDOUT);
+}
+
+/* Reset an accepted socket we will not serve. */
+static void refuse(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+}
+
+void wf_pconn_accept(wf_worker_t *w, const wf_side_t *side, int fd, const wf_addr_t *local)
+{
+    const wf_proxy_config_t *cfg = &w->proxy->cfg;
+    if (w->nconns >= cfg->max_connections) {
+        wf_tcp_metrics_error(w->metrics, side->name, "too_many_connections", w->loop.now);
+        refuse(fd);
+        return;
+    }
+    wf_addr_t orig;
+    int err = wf_original_dst(fd, local, &orig);
+    /* Without a redirect the "original" destination is our own listener: a
+     * client connected to the proxy port directly, and there is nowhere
+     * to forward it (and forwarding to ourselves would loop). */
+    if (err != 0 || wf_addr_port(&orig) == 0 ||
+        (wf_addr_port(&orig) == wf_addr_port(local) &&
+         (side->dir == WF_DIR_INBOUND || wf_addr_is_loopback(&orig)))) {
+        wf_tcp_metrics_error(w->metrics, side->name, "no_original_dst", w->loop.now);
+        refuse(fd);
+        return;
+    }
+
+    wf_pconn_t *c = calloc(1, sizeof(*c));
+    wf_io_t *io = c != NULL ? wf_io_socket_new(fd) : NULL;
+    if (io == NULL) {
+        free(c);
+        refuse(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->worker = w;
+    c->side = side;
+    c->orig_dst = orig;
+    c->client.io = io;
+    c->relay.a = &c->client;
+    c->relay.b = &c->server;
+    c->last_active = w->loop.now;
+    wf_timer_init(&c->timer, timer_cb);
+    c->next = w->conns;
+    if (w->conns != NULL)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+
+    const bool in = side->dir == WF_DIR_INBOUND;
+    wf_tcp_labels_t l = {
+        .direction = side->name,
+        .peer = "src",
+        .target = &orig,
+        .tls = "no_identity",
+        .no_tls_reason = in ? "no_tls_from_remote" : "loopback",
+        .srv_name = in ? cfg->inbound_default_policy : NULL,
+    };
+    wf_tcp_metrics_open(w->metrics, &c->client.metrics, &l);
+
+    wf_watch_init(&c->client.watch, fd, client_cb);
+    err = wf_watch_start(&w->loop, &c->client.watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    if (err != 0) {
+        conn_close(c, err);
+        return;
+    }
+    if (wf_portset_has(side->opaque_ports, wf_addr_port(&orig))) {
+        conn_detected(c, WF_PROTO_OPAQUE);
+    } else {
+        c->state = PC_DETECT;
+        wf_timer_start(&w->loop, &c->timer, side->detect_timeout_ms);
+    }
+}

@@ -1,0 +1,103 @@
+#include "relay.h"
+
+void wf_end_on_events(wf_end_t *end, uint32_t events)
+{
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        end->flags |= WF_END_F_READABLE;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        end->flags |= WF_END_F_WRITABLE;
+    if (end->io != NULL && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        end->io->flags |= WF_IO_F_RDHUP;
+}
+
+/* Writes what the flow holds; returns 0, WF_EAGAIN while bytes remain, or
+ * an error. */
+static int flow_flush(wf_flow_t *f, wf_end_t *to, wf_pool_t *pool)
+{
+    while (wf_buf_len(&f->buf) > 0) {
+        if (!(to->flags & WF_END_F_WRITABLE))
+            return WF_EAGAIN;
+        size_t len = wf_buf_len(&f->buf);
+        ssize_t n = wf_io_send(to->io, wf_buf_readp(&f->buf), len);
+        if (n == WF_EAGAIN) {
+            to->flags &= ~WF_END_F_WRITABLE;
+            return WF_EAGAIN;
+        }
+        if (n < 0)
+            return (int)n;
+        wf_tcp_metrics_write(&to->metrics, (size_t)n);
+        f->bytes += (uint64_t)n;
+        wf_buf_consume(&f->buf, pool, (size_t)n);
+        /* A partial write means the socket buffer is full: wait for EPOLLOUT
+         * rather than spend a syscall to hear EAGAIN. */
+        if ((size_t)n < len) {
+            to->flags &= ~WF_END_F_WRITABLE;
+            return WF_EAGAIN;
+        }
+    }
+    return 0;
+}
+
+static int flow_pump(wf_flow_t *f, wf_end_t *from, wf_end_t *to, wf_pool_t *pool)
+{
+    for (;;) {
+        int rc = flow_flush(f, to, pool);
+        if (rc == WF_EAGAIN)
+            return 0; /* bounded: read nothing more until the sink drains */
+        if (rc < 0)
+            return rc;
+        if (f->flags & WF_FLOW_F_EOF) {
+            if (!(f->flags & WF_FLOW_F_SHUT)) {
+                f->flags |= WF_FLOW_F_SHUT;
+                rc = wf_io_shutdown(to->io);
+                if (rc < 0 && rc != -ENOTCONN)
+                    return rc;
+            }
+            return 0;
+        }
+        if (!(from->flags & WF_END_F_READABLE))
+            return 0;
+        int space = wf_buf_reserve(&f->buf, pool);
+        if (space < 0)
+            return 0; /* out of buffers: a wait, retried on the next event */
+        from->io->flags &= ~WF_IO_F_DRAINED;
+        ssize_t n = wf_io_recv(from->io, wf_buf_writep(&f->buf), (size_t)space);
+        if (n > 0) {
+            wf_buf_produced(&f->buf, (size_t)n);
+            wf_tcp_metrics_read(&from->metrics, (size_t)n);
+            if (from->io->flags & WF_IO_F_DRAINED)
+                from->flags &= ~WF_END_F_READABLE;
+            continue;
+        }
+        if (wf_buf_len(&f->buf) == 0)
+            wf_buf_release(&f->buf, pool);
+        if (n == 0) {
+            f->flags |= WF_FLOW_F_EOF;
+            continue;
+        }
+        if (n == WF_EAGAIN) {
+            from->flags &= ~WF_END_F_READABLE;
+            return 0;
+        }
+        return (int)n;
+    }
+}
+
+int wf_relay_pump(wf_relay_t *r, wf_pool_t *pool)
+{
+    int rc = flow_pump(&r->ab, r->a, r->b, pool);
+    if (rc < 0)
+        return rc;
+    rc = flow_pump(&r->ba, r->b, r->a, pool);
+    if (rc < 0)
+        return rc;
+    if ((r->ab.flags & WF_FLOW_F_SHUT) && (r->ba.flags & WF_FLOW_F_SHUT))
+        return WF_RELAY_DONE;
+    return WF_RELAY_OPEN;
+}
+
+void wf_relay_release(wf_relay_t *r, wf_pool_t *pool)
+{
+    wf_buf_release(&r->ab.buf, pool);
+    wf_buf_release(&r->ba.buf, pool);
+}

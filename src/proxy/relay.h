@@ -1,0 +1,65 @@
+/*
+ * relay.h — the opaque byte relay between two connection ends: one bounded
+ * buffer per direction, half-close carried across (a FIN read on one side
+ * becomes shutdown(SHUT_WR) on the other once the buffer drained), and a
+ * buffer held only while bytes are in flight. The same pump serves opaque
+ * TCP today and upgraded HTTP (WebSocket, CONNECT) and mTLS-wrapped
+ * transport later, since ends are wf_io stacks.
+ *
+ * Edge-triggered discipline: an end's READABLE/WRITABLE flags are set from
+ * epoll events and cleared when the io layer says it would block (or a
+ * short read/write shows the kernel queue is empty/full), so every syscall
+ * made is one that can progress.
+ */
+#ifndef WF_PROXY_RELAY_H
+#define WF_PROXY_RELAY_H
+
+#include "core/buf.h"
+#include "core/loop.h"
+#include "net/io.h"
+#include "tcp_metrics.h"
+
+#define WF_END_F_READABLE 0x1u /* epoll said readable since the last EAGAIN */
+#define WF_END_F_WRITABLE 0x2u /* epoll said writable since the last EAGAIN */
+
+/* One socket of a proxied connection. Owner: the worker thread. */
+typedef struct wf_end {
+    wf_watch_t watch;
+    wf_io_t *io; /* owned: top of the filter stack, NULL once closed */
+    uint32_t flags;
+    wf_tcp_series_t metrics;
+} wf_end_t;
+
+/* Records readiness from an epoll event into the end. */
+void wf_end_on_events(wf_end_t *end, uint32_t events);
+
+#define WF_FLOW_F_EOF 0x1u  /* the source reached EOF */
+#define WF_FLOW_F_SHUT 0x2u /* the sink was shut down (FIN sent) */
+
+/* One direction: bytes read from `from` waiting to be written to `to`. */
+typedef struct wf_flow {
+    wf_buf_t buf; /* owned chunk while non-empty */
+    uint32_t flags;
+    uint64_t bytes; /* relayed so far */
+} wf_flow_t;
+
+typedef struct wf_relay {
+    wf_end_t *a, *b; /* borrowed from the owner */
+    wf_flow_t ab, ba;
+} wf_relay_t;
+
+/* Result of a pump. */
+#define WF_RELAY_OPEN 0 /* keep going */
+#define WF_RELAY_DONE 1 /* both directions ended cleanly */
+
+/*
+ * Moves as many bytes as the ends allow in both directions. Returns
+ * WF_RELAY_OPEN, WF_RELAY_DONE, or a negative error (a reset or I/O error
+ * on either end: the caller closes both, resetting the other).
+ */
+int wf_relay_pump(wf_relay_t *r, wf_pool_t *pool);
+
+/* Returns the buffers (call once, when the connection closes). */
+void wf_relay_release(wf_relay_t *r, wf_pool_t *pool);
+
+#endif
