@@ -11,7 +11,7 @@
  *
  * Owner: the worker thread that accepted the socket.
  */
-#include "proxy.h"
+#include "conn.h"
 
 #include "core/log.h"
 #include "core/time.h"
@@ -21,30 +21,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-typedef enum pc_state {
-    PC_DETECT,
-    PC_CONNECT,
-    PC_RELAY,
-    PC_CLOSED,
-} pc_state_t;
-
-struct wf_pconn {
-    wf_pconn_t *prev, *next; /* worker's list */
-    wf_worker_t *worker;     /* borrowed: owner */
-    const wf_side_t *side;   /* borrowed */
-    pc_state_t state;
-    wf_proto_t proto;
-    wf_end_t client; /* the accepted socket (peer="src") */
-    wf_end_t server; /* the socket we connect (peer="dst") */
-    wf_relay_t relay;
-    wf_timer_t timer;   /* detect, then connect, then idle timeout */
-    wf_defer_t defer;   /* frees the connection at the loop's safe point */
-    wf_addr_t orig_dst; /* where the client meant to go */
-    wf_addr_t target;   /* where we connect */
-    uint64_t last_active;
-};
-
-static void conn_close(wf_pconn_t *c, int err);
+#define conn_close wf_pconn_close
+static void server_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events);
 static void conn_connect(wf_pconn_t *c);
 
 static void noop_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
@@ -81,7 +59,14 @@ static void conn_detected(wf_pconn_t *c, wf_proto_t proto)
         wf_log_debug("%s connection to %s: protocol %s", c->side->name, dst,
                      wf_proto_name(proto));
     }
-    /* HTTP is relayed as bytes until the HTTP engines take these over. */
+    if (proto == WF_PROTO_HTTP1) {
+        c->state = PC_HTTP1;
+        int err = wf_h1s_start(c);
+        if (err != 0)
+            conn_close(c, err);
+        return;
+    }
+    /* HTTP/2 and TLS are relayed as bytes until their engines land (#3, #6). */
     conn_connect(c);
 }
 
@@ -138,15 +123,23 @@ static void client_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
         conn_detect(c);
     else if (c->state == PC_RELAY)
         conn_pump(c);
+    else if (c->state == PC_HTTP1)
+        wf_h1s_on_events(c);
 }
 
-static void conn_relay_start(wf_pconn_t *c)
+void wf_pconn_relay_start(wf_pconn_t *c)
 {
     c->state = PC_RELAY;
+    c->server.watch.cb = server_cb;
     wf_timer_stop(conn_loop(c), &c->timer);
     uint64_t idle = c->worker->proxy->cfg.tcp_idle_timeout_ms;
     if (idle > 0)
         wf_timer_start(conn_loop(c), &c->timer, idle);
+    conn_pump(c);
+}
+
+static void conn_relay_start(wf_pconn_t *c)
+{
     const bool in = c->side->dir == WF_DIR_INBOUND;
     wf_tcp_labels_t l = {
         .direction = c->side->name,
@@ -156,7 +149,7 @@ static void conn_relay_start(wf_pconn_t *c)
         .no_tls_reason = in ? "loopback" : "not_provided_by_service_discovery",
     };
     wf_tcp_metrics_open(c->worker->metrics, &c->server.metrics, &l);
-    conn_pump(c);
+    wf_pconn_relay_start(c);
 }
 
 static void server_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
@@ -209,6 +202,9 @@ static void timer_cb(wf_loop_t *loop, wf_timer_t *t)
             wf_timer_start(loop, t, idle - quiet);
         break;
     }
+    case PC_HTTP1:
+        wf_h1s_timeout(c);
+        break;
     case PC_CLOSED:
         break;
     }
@@ -264,7 +260,7 @@ static void end_close(wf_pconn_t *c, wf_end_t *e, int err, bool reset)
     e->io = NULL;
 }
 
-static void conn_close(wf_pconn_t *c, int err)
+void wf_pconn_close(wf_pconn_t *c, int err)
 {
     if (c->state == PC_CLOSED)
         return;
@@ -279,6 +275,8 @@ static void conn_close(wf_pconn_t *c, int err)
     end_close(c, &c->client, err, err != 0);
     end_close(c, &c->server, err, err != 0);
     wf_relay_release(&c->relay, &w->pool);
+    if (c->h1 != NULL)
+        wf_h1s_free(c);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -371,4 +369,15 @@ void wf_pconn_accept(wf_worker_t *w, const wf_side_t *side, int fd, const wf_add
         c->state = PC_DETECT;
         wf_timer_start(&w->loop, &c->timer, side->detect_timeout_ms);
     }
+}
+
+void wf_pconn_drain(wf_pconn_t *c)
+{
+    if (c->state == PC_HTTP1)
+        wf_h1s_drain(c);
+}
+
+wf_pconn_t *wf_pconn_next(wf_pconn_t *c)
+{
+    return c->next;
 }

@@ -9,6 +9,7 @@
  */
 #include "admin.h"
 #include "core/log.h"
+#include "http_metrics.h"
 #include "proxy.h"
 
 #include <signal.h>
@@ -60,6 +61,7 @@ int main(int argc, char **argv)
                                  proxy.cfg.outbound_detect_timeout_ms,
                                  proxy.cfg.outbound_connect_timeout_ms};
     wf_tcp_metrics_register();
+    wf_http_metrics_register();
 
     /* Threads inherit this mask: signals are taken only by sigtimedwait. */
     sigset_t sigs;

@@ -64,6 +64,8 @@ struct wf_worker {
     wf_timer_t grace;              /* drain deadline */
     wf_timer_t housekeeping;       /* metrics expiry */
     _Atomic bool done;             /* the thread has finished (joinable at once) */
+    struct wf_h1c *h1_idle;        /* owned: idle upstream HTTP/1 connections */
+    uint32_t n_h1_idle;
 };
 
 struct wf_proxy {
@@ -89,5 +91,8 @@ void wf_worker_join(wf_worker_t *w);
 void wf_pconn_accept(wf_worker_t *w, const wf_side_t *side, int fd, const wf_addr_t *local);
 /* Closes a connection now (drain deadline); frees it at the loop's safe point. */
 void wf_pconn_abort(wf_pconn_t *c);
+/* Starts a graceful drain of one connection (may close it now). */
+void wf_pconn_drain(wf_pconn_t *c);
+wf_pconn_t *wf_pconn_next(wf_pconn_t *c);
 
 #endif

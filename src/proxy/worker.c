@@ -6,7 +6,7 @@
  * it. The main thread talks to a worker only through wf_worker_drain()
  * (an eventfd wake) and pthread_join.
  */
-#include "proxy.h"
+#include "h1_proxy.h"
 
 #include "core/log.h"
 
@@ -117,6 +117,11 @@ static void worker_on_wake(wf_loop_t *loop)
         return;
     w->draining = true;
     listeners_close(w);
+    wf_h1c_pool_close(w);
+    for (wf_pconn_t *c = w->conns, *next; c != NULL; c = next) {
+        next = wf_pconn_next(c);
+        wf_pconn_drain(c);
+    }
     wf_log_info("worker %u: draining %u connections (grace %llums)", w->id, w->nconns,
                 (unsigned long long)w->proxy->cfg.shutdown_grace_ms);
     if (w->nconns == 0)
@@ -170,6 +175,7 @@ static void *worker_main(void *arg)
     listeners_close(w);
     while (w->conns != NULL)
         wf_pconn_abort(w->conns);
+    wf_h1c_pool_close(w);
     wf_loop_run_once(&w->loop, 0); /* run the deferred frees */
     atomic_store(&w->done, true);
     return NULL;

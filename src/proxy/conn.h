@@ -1,0 +1,58 @@
+/*
+ * conn.h — a proxied connection (private to weft-proxy's modules): the
+ * accepted client socket, and either an opaque relay to one server socket
+ * or an HTTP/1 server codec (h1_server.c) whose requests go out through
+ * pooled upstream connections (h1_client.c). An HTTP upgrade turns the
+ * connection back into a relay with the upstream socket as its server end.
+ *
+ * Owner: the worker thread that accepted the socket.
+ */
+#ifndef WF_PROXY_CONN_H
+#define WF_PROXY_CONN_H
+
+#include "proxy.h"
+
+typedef struct wf_h1s wf_h1s_t;
+
+typedef enum pc_state {
+    PC_DETECT,
+    PC_CONNECT,
+    PC_RELAY,
+    PC_HTTP1, /* HTTP/1 server codec: requests proxied one by one */
+    PC_CLOSED,
+} pc_state_t;
+
+struct wf_pconn {
+    wf_pconn_t *prev, *next; /* worker's list */
+    wf_worker_t *worker;     /* borrowed: owner */
+    const wf_side_t *side;   /* borrowed */
+    pc_state_t state;
+    wf_proto_t proto;
+    wf_end_t client; /* the accepted socket (peer="src") */
+    wf_end_t server; /* the socket we connect (peer="dst") */
+    wf_relay_t relay;
+    wf_timer_t timer;   /* detect, then connect, then idle timeout */
+    wf_defer_t defer;   /* frees the connection at the loop's safe point */
+    wf_addr_t orig_dst; /* where the client meant to go */
+    wf_addr_t target;   /* where we connect */
+    uint64_t last_active;
+    wf_h1s_t *h1; /* owned: the HTTP/1 server codec, in PC_HTTP1 */
+};
+
+
+/* conn.c */
+void wf_pconn_close(wf_pconn_t *c, int err);
+/* Starts relaying between the client and c->server, whose io is set;
+ * c->relay buffers may already hold bytes to forward. */
+void wf_pconn_relay_start(wf_pconn_t *c);
+
+/* h1_server.c */
+int wf_h1s_start(wf_pconn_t *c);
+void wf_h1s_on_events(wf_pconn_t *c);
+void wf_h1s_timeout(wf_pconn_t *c);
+void wf_h1s_free(wf_pconn_t *c);
+/* Graceful drain: idle keep-alive connections close now, busy ones after
+ * their response (which carries "connection: close"). */
+void wf_h1s_drain(wf_pconn_t *c);
+
+#endif

@@ -1,0 +1,224 @@
+#include "http.h"
+
+#include <stdlib.h>
+
+int wf_http_head_from_h1(wf_http_head_t *h, const wf_h1_msg_t *m)
+{
+    memset(h, 0, sizeof(*h));
+    size_t size = m->method.len + m->target.len + m->reason.len + m->host.len;
+    /* Upgrade is hop-by-hop, but a proxy that tunnels the upgrade must
+     * pass the protocol on (RFC 9110 §7.8). */
+    const wf_h1_header_t *up = NULL;
+    if (m->flags & (WF_H1_MF_UPGRADE | WF_H1_MF_TUNNEL))
+        up = wf_h1_find_header(m, WF_STR("upgrade"), NULL);
+    if (up != NULL)
+        size += up->value.len;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < m->nheaders; i++) {
+        const wf_h1_header_t *f = &m->headers[i];
+        if (f->flags & (WF_H1_HF_HOP | WF_H1_HF_DUP))
+            continue;
+        size += f->name.len + f->value.len;
+        n++;
+    }
+    h->arena = malloc(size + n * sizeof(wf_hfield_t) + 1);
+    if (h->arena == NULL)
+        return WF_ENOMEM;
+    h->fields = (wf_hfield_t *)h->arena;
+    char *p = h->arena + n * sizeof(wf_hfield_t);
+#define COPY(dst, src)                                                                             \
+    do {                                                                                           \
+        if ((src).len)                                                                             \
+            memcpy(p, (src).ptr, (src).len);                                                       \
+        (dst) = (wf_str_t){p, (src).len};                                                          \
+        p += (src).len;                                                                            \
+    } while (0)
+    COPY(h->method, m->method);
+    COPY(h->target, m->target);
+    COPY(h->reason, m->reason);
+    COPY(h->authority, m->host);
+    if (up != NULL)
+        COPY(h->upgrade, up->value);
+    for (uint32_t i = 0; i < m->nheaders; i++) {
+        const wf_h1_header_t *f = &m->headers[i];
+        if (f->flags & (WF_H1_HF_HOP | WF_H1_HF_DUP))
+            continue;
+        wf_hfield_t *o = &h->fields[h->nfields++];
+        COPY(o->name, f->name);
+        COPY(o->value, f->value);
+    }
+#undef COPY
+    h->status = m->status;
+    h->method_id = m->method_id;
+    h->minor = m->minor;
+    h->content_length = m->body == WF_H1_BODY_LENGTH ? m->content_length : -1;
+    h->body = m->body;
+    return 0;
+}
+
+void wf_http_head_free(wf_http_head_t *h)
+{
+    free(h->arena);
+    memset(h, 0, sizeof(*h));
+}
+
+const wf_hfield_t *wf_http_head_find(const wf_http_head_t *h, wf_str_t name)
+{
+    for (uint32_t i = 0; i < h->nfields; i++)
+        if (wf_str_eq_nocase(h->fields[i].name, name))
+            return &h->fields[i];
+    return NULL;
+}
+
+/* --- pipe ------------------------------------------------------------------- */
+
+static wf_buf_t *pipe_last(wf_pipe_t *p)
+{
+    return p->count ? &p->bufs[(p->first + p->count - 1) % WF_PIPE_MAX_BUFS] : NULL;
+}
+
+size_t wf_pipe_write(wf_pipe_t *p, wf_pool_t *pool, const char *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        wf_buf_t *b = pipe_last(p);
+        if (b == NULL || wf_buf_space(b) == 0) {
+            if (p->count == WF_PIPE_MAX_BUFS)
+                break;
+            b = &p->bufs[(p->first + p->count) % WF_PIPE_MAX_BUFS];
+            *b = WF_BUF_EMPTY;
+            if (wf_buf_reserve(b, pool) < 0)
+                break;
+            p->count++;
+        }
+        size_t n = WF_MIN(wf_buf_space(b), len - done);
+        memcpy(wf_buf_writep(b), data + done, n);
+        wf_buf_produced(b, n);
+        done += n;
+    }
+    p->bytes += done;
+    p->total += done;
+    return done;
+}
+
+size_t wf_pipe_space(const wf_pipe_t *p, const wf_pool_t *pool)
+{
+    size_t space = (size_t)(WF_PIPE_MAX_BUFS - p->count) * pool->size;
+    if (p->count > 0)
+        space += wf_buf_space(&p->bufs[(p->first + p->count - 1) % WF_PIPE_MAX_BUFS]);
+    return space;
+}
+
+bool wf_pipe_full(const wf_pipe_t *p, const wf_pool_t *pool)
+{
+    if (p->count < WF_PIPE_MAX_BUFS)
+        return false;
+    const wf_buf_t *b = &p->bufs[(p->first + p->count - 1) % WF_PIPE_MAX_BUFS];
+    return wf_buf_space(b) == 0;
+}
+
+wf_str_t wf_pipe_peek(const wf_pipe_t *p)
+{
+    if (p->count == 0)
+        return (wf_str_t){NULL, 0};
+    const wf_buf_t *b = &p->bufs[p->first];
+    return (wf_str_t){wf_buf_readp(b), wf_buf_len(b)};
+}
+
+void wf_pipe_consume(wf_pipe_t *p, wf_pool_t *pool, size_t n)
+{
+    while (n > 0 && p->count > 0) {
+        wf_buf_t *b = &p->bufs[p->first];
+        size_t take = WF_MIN(n, wf_buf_len(b));
+        wf_buf_consume(b, pool, take);
+        p->bytes -= take;
+        n -= take;
+        if (b->data == NULL) {
+            p->first = (uint8_t)((p->first + 1) % WF_PIPE_MAX_BUFS);
+            p->count--;
+        }
+    }
+}
+
+void wf_pipe_release(wf_pipe_t *p, wf_pool_t *pool)
+{
+    for (uint8_t i = 0; i < p->count; i++)
+        wf_buf_release(&p->bufs[(p->first + i) % WF_PIPE_MAX_BUFS], pool);
+    p->count = 0;
+    p->bytes = 0;
+}
+
+/* --- exchange --------------------------------------------------------------- */
+
+wf_exchange_t *wf_exchange_new(wf_loop_t *loop)
+{
+    wf_exchange_t *x = calloc(1, sizeof(*x));
+    if (x == NULL)
+        return NULL;
+    x->refs = 1;
+    x->loop = loop;
+    x->req.content_length = -1;
+    x->res.content_length = -1;
+    return x;
+}
+
+void wf_exchange_put(wf_exchange_t *x, wf_pool_t *pool)
+{
+    if (x == NULL || --x->refs > 0)
+        return;
+    wf_http_head_free(&x->req);
+    wf_http_head_free(&x->res);
+    wf_pipe_release(&x->req_body, pool);
+    wf_pipe_release(&x->res_body, pool);
+    free(x);
+}
+
+static void wake_cb(wf_loop_t *loop, wf_defer_t *d)
+{
+    wf_xside_t *s = wf_container_of(d, wf_xside_t, defer);
+    s->ops->wake(s);
+}
+
+void wf_exchange_wake_up(wf_exchange_t *x)
+{
+    if (x->up != NULL)
+        wf_loop_defer(x->loop, &x->up->defer, wake_cb);
+}
+
+void wf_exchange_wake_down(wf_exchange_t *x)
+{
+    if (x->down != NULL)
+        wf_loop_defer(x->loop, &x->down->defer, wake_cb);
+}
+
+const char *wf_http_error_text(wf_http_error_t e)
+{
+    switch (e) {
+    case WF_HTTP_OK:
+        return "";
+    case WF_HTTP_E_CONNECT:
+        return "connect error";
+    case WF_HTTP_E_CONNECT_TIMEOUT:
+        return "connect timed out";
+    case WF_HTTP_E_UPSTREAM_RESET:
+        return "connection closed before response";
+    case WF_HTTP_E_UPSTREAM_PROTO:
+        return "invalid response from upstream";
+    case WF_HTTP_E_RESPONSE_TIMEOUT:
+        return "response timed out";
+    case WF_HTTP_E_DOWNSTREAM:
+        return "client disconnected";
+    }
+    return "unexpected error";
+}
+
+uint16_t wf_http_error_status(wf_http_error_t e)
+{
+    switch (e) {
+    case WF_HTTP_E_CONNECT_TIMEOUT:
+    case WF_HTTP_E_RESPONSE_TIMEOUT:
+        return 504;
+    default:
+        return 502;
+    }
+}

@@ -1,0 +1,42 @@
+/*
+ * http_metrics.h — the golden request metrics (seed ch. 1: traffic, errors,
+ * latency) under Linkerd's names: request_total, response_total and
+ * response_latency_ms (time to the response head, Linkerd's buckets).
+ *
+ * Labels: direction, authority, target_addr/target_ip/target_port, tls
+ * (+ no_tls_reason / client_id / server_id), and on inbound the srv_*
+ * labels; responses add status_code; response_total adds classification
+ * (success | failure: 5xx, gRPC non-OK, or a proxy error), grpc_status
+ * and error.
+ */
+#ifndef WF_PROXY_HTTP_METRICS_H
+#define WF_PROXY_HTTP_METRICS_H
+
+#include "http.h"
+#include "metrics/metrics.h"
+
+void wf_http_metrics_register(void);
+
+typedef struct wf_http_labels {
+    const char *direction;
+    wf_str_t authority;
+    const wf_addr_t *target;
+    const char *tls;
+    const char *no_tls_reason;
+    const char *srv_name; /* inbound only */
+} wf_http_labels_t;
+
+/* Counts the request and remembers its base labels in `out` (≥ 512 bytes). */
+size_t wf_http_metrics_request(wf_metrics_shard_t *shard, const wf_http_labels_t *l, char *out,
+                               size_t outlen, uint64_t now_ms);
+
+/*
+ * Counts the end of an exchange: its response status (0 if none was
+ * received), latency to the response head (ms, < 0 if none), grpc-status
+ * (< 0 if not gRPC) and proxy error.
+ */
+void wf_http_metrics_response(wf_metrics_shard_t *shard, wf_str_t base, uint16_t status,
+                              double latency_ms, int grpc_status, wf_http_error_t error,
+                              uint64_t now_ms);
+
+#endif
