@@ -341,11 +341,13 @@ _listening() { [ -n "$(in_pod "$1" ss -Hltn "sport = :$2")" ]; }
 
 # ---- real peers ---------------------------------------------------------------
 
-# nginx_start POD DOCROOT [PORT] — a real nginx (foreground master, one
-# worker, its own config/pid/logs/temp under $T/nginx-POD) serving DOCROOT on
-# PORT (80). Access log lines: "<request_length> <bytes_sent> <status> <uri>".
+# nginx_start POD DOCROOT [PORT [DIRECTIVES]] — a real nginx (foreground
+# master, one worker, its own config/pid/logs/temp under $T/nginx-POD)
+# serving DOCROOT on PORT (80); DIRECTIVES go into its server block (e.g.
+# "limit_rate 4m;"). Access log lines:
+# "<request_length> <bytes_sent> <status> <uri>".
 nginx_start() {
-  local pod=$1 root=$2 port=${3:-80} d
+  local pod=$1 root=$2 port=${3:-80} extra=${4:-} d
   d="$T/nginx-$pod"
   mkdir -p "$d/tmp"
   cat >"$d/nginx.conf" <<EOF
@@ -368,6 +370,7 @@ http {
   server {
     listen $port;
     root $root;
+    $extra
     location / { }
   }
 }

@@ -5,6 +5,8 @@
 #     connection after SIGTERM is not served (fails fast), /ready stops
 #     answering 200, and the proxy exits 0 soon after the stream ends — well
 #     before the grace period.
+#     The same again with an HTTP/1 download (curl from a rate-limited nginx),
+#     which takes the proxy's HTTP path.
 #  2. Grace 2s and a connection that never ends: the proxy exits 0 after
 #     about the grace period and the held connection is closed.
 # shellcheck source=lib.sh
@@ -79,6 +81,32 @@ since_sig=$(calc "$t_exit - $t_sig")
 assert_lt "$after_done" 5 "proxy exits soon after the last connection ends"
 assert_lt "$since_sig" 20 "proxy exits well before the 30s grace period"
 log "drain: stream finished $(calc "$t_done - $t_sig")s after SIGTERM; proxy exited ${after_done}s later (${since_sig}s after SIGTERM)"
+
+# ---- 1b: the same for an HTTP/1 download (curl ← nginx, rate-limited) ------
+proxy_start a WEFT_PROXY_SHUTDOWN_GRACE_PERIOD=30s
+proxy=${PROXY_PID[a]}
+mkdir -p "$T/www"
+head -c $N /dev/urandom >"$T/www/big.bin"
+nginx_start b "$T/www" 8080 "limit_rate $((N / 5));"
+start_bg a curl -sS --max-time 40 -o "$T/big.got" "http://$B:8080/big.bin" >"$T/curl.log" 2>&1
+curl_pid=$BG_PID
+got_ge() { [ "$(stat -c %s "$T/big.got" 2>/dev/null || echo 0)" -ge "$1" ]; }
+wait_until 10 got_ge $((1024 * 1024)) || fail "HTTP download did not start"
+t_sig=$(now)
+kill -TERM "$proxy"
+log "SIGTERM to a's proxy (pid $proxy) during an HTTP download at $(stat -c %s "$T/big.got") of $N bytes"
+wait_pid_exit "$curl_pid" 40
+t_done=$(now)
+assert_eq "$WAIT_RC" 0 "curl's download completed across the drain (exit status)"
+cmp -s "$T/big.got" "$T/www/big.bin" || fail "downloaded file differs ($(stat -c %s "$T/big.got") bytes)"
+_ok "downloaded 20 MiB identical to the served file"
+wait_pid_exit "$proxy" 25
+t_exit=$(now)
+[ "$WAIT_RC" != timeout ] || fail "proxy still running 25s after the HTTP download ended (grace 30s)"
+assert_eq "$WAIT_RC" 0 "proxy exit status after draining the HTTP download"
+after_done=$(calc "$t_exit - $t_done")
+assert_lt "$after_done" 5 "proxy exits soon after the download ends (idle keep-alive connections are not waited for)"
+log "HTTP drain: download finished $(calc "$t_done - $t_sig")s after SIGTERM; proxy exited ${after_done}s later"
 
 # ---- 2: the grace period bounds the drain ------------------------------------
 proxy_start a WEFT_PROXY_SHUTDOWN_GRACE_PERIOD=${GRACE2}s
