@@ -483,9 +483,10 @@ static void h1s_run(wf_h1s_t *h)
                     return;
                 }
             } else if (x->error != WF_HTTP_OK) {
-                uint16_t st = wf_http_error_status(x->error);
+                wf_http_error_t why = x->error; /* x is gone after finish */
+                uint16_t st = wf_http_error_status(why);
                 exchange_finish(h, true);
-                respond_error(h, st, reason_for(st), wf_http_error_text(x->error));
+                respond_error(h, st, reason_for(st), wf_http_error_text(why));
             } else if (h->in_state == IN_TUNNEL && x->up == NULL) {
                 exchange_finish(h, true);
                 respond_error(h, 502, "Bad Gateway", "upstream gone");
