@@ -219,27 +219,7 @@ static void stage_body(wf_h1c_t *c)
 
 static int flush(wf_h1c_t *c)
 {
-    wf_end_t *e = &c->end;
-    while (c->out_off < c->out.len) {
-        if (!(e->flags & WF_END_F_WRITABLE))
-            return WF_EAGAIN;
-        size_t len = c->out.len - c->out_off;
-        ssize_t n = wf_io_send(e->io, c->out.ptr + c->out_off, len);
-        if (n == WF_EAGAIN) {
-            e->flags &= ~WF_END_F_WRITABLE;
-            return WF_EAGAIN;
-        }
-        if (n < 0)
-            return (int)n;
-        wf_tcp_metrics_write(&e->metrics, (size_t)n);
-        c->out_off += (size_t)n;
-        if ((size_t)n < len) {
-            e->flags &= ~WF_END_F_WRITABLE;
-            return WF_EAGAIN;
-        }
-    }
-    c->out.len = c->out_off = 0;
-    return 0;
+    return wf_end_flush(&c->end, &c->out, &c->out_off);
 }
 
 /* --- response --------------------------------------------------------------- */

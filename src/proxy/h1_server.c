@@ -140,27 +140,7 @@ static int in_reserve(wf_h1s_t *h, char **p, size_t *room)
 
 static int out_flush(wf_h1s_t *h)
 {
-    wf_end_t *e = &h->conn->client;
-    while (h->out_off < h->out.len) {
-        if (!(e->flags & WF_END_F_WRITABLE))
-            return WF_EAGAIN;
-        size_t len = h->out.len - h->out_off;
-        ssize_t n = wf_io_send(e->io, h->out.ptr + h->out_off, len);
-        if (n == WF_EAGAIN) {
-            e->flags &= ~WF_END_F_WRITABLE;
-            return WF_EAGAIN;
-        }
-        if (n < 0)
-            return (int)n;
-        wf_tcp_metrics_write(&e->metrics, (size_t)n);
-        h->out_off += (size_t)n;
-        if ((size_t)n < len) {
-            e->flags &= ~WF_END_F_WRITABLE;
-            return WF_EAGAIN;
-        }
-    }
-    h->out.len = h->out_off = 0;
-    return 0;
+    return wf_end_flush(&h->conn->client, &h->out, &h->out_off);
 }
 
 static void out_field(wf_h1s_t *h, wf_str_t name, wf_str_t value)

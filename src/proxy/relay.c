@@ -10,6 +10,31 @@ void wf_end_on_events(wf_end_t *end, uint32_t events)
         end->io->flags |= WF_IO_F_RDHUP;
 }
 
+int wf_end_flush(wf_end_t *e, wf_sbuf_t *out, size_t *off)
+{
+    while (*off < out->len) {
+        if (!(e->flags & WF_END_F_WRITABLE))
+            return WF_EAGAIN;
+        size_t len = out->len - *off;
+        ssize_t n = wf_io_send(e->io, out->ptr + *off, len);
+        if (n == WF_EAGAIN) {
+            e->flags &= ~WF_END_F_WRITABLE;
+            return WF_EAGAIN;
+        }
+        if (n < 0)
+            return (int)n;
+        wf_tcp_metrics_write(&e->metrics, (size_t)n);
+        *off += (size_t)n;
+        /* Partial: the socket buffer is full; wait for EPOLLOUT. */
+        if ((size_t)n < len) {
+            e->flags &= ~WF_END_F_WRITABLE;
+            return WF_EAGAIN;
+        }
+    }
+    out->len = *off = 0;
+    return 0;
+}
+
 /* Writes what the flow holds; returns 0, WF_EAGAIN while bytes remain, or
  * an error. */
 static int flow_flush(wf_flow_t *f, wf_end_t *to, wf_pool_t *pool)

@@ -33,6 +33,13 @@ typedef struct wf_end {
 /* Records readiness from an epoll event into the end. */
 void wf_end_on_events(wf_end_t *end, uint32_t events);
 
+/*
+ * Sends out->ptr[*off .. out->len) while the end is writable, counting the
+ * bytes in its metrics. Returns 0 once all is sent (out is then emptied),
+ * WF_EAGAIN while bytes remain, or an error.
+ */
+int wf_end_flush(wf_end_t *end, wf_sbuf_t *out, size_t *off);
+
 #define WF_FLOW_F_EOF 0x1u  /* the source reached EOF */
 #define WF_FLOW_F_SHUT 0x2u /* the sink was shut down (FIN sent) */
 
