@@ -227,6 +227,8 @@ int wf_proxy_config_load(wf_proxy_config_t *cfg, char *const *env, char *errbuf,
             return rc;
         }
     }
+    cfg->ipv6_defaults = env_get(env, PREFIX "INBOUND_LISTEN_ADDR") == NULL &&
+                         env_get(env, PREFIX "OUTBOUND_LISTEN_ADDRS") == NULL;
     if (wf_addr_port(&cfg->inbound_addr) == 0 || wf_addr_port(&cfg->admin_addr) == 0) {
         snprintf(errbuf, errlen, "listen addresses need a port");
         return WF_EINVAL;

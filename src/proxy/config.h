@@ -26,6 +26,10 @@ typedef struct wf_proxy_config {
     wf_addr_t inbound_addr;         /* 0.0.0.0:4143 */
     wf_addr_t outbound_addrs[WF_PROXY_MAX_OUTBOUND_ADDRS]; /* 127.0.0.1:4140 */
     uint32_t n_outbound_addrs;
+    /* When the listen addresses are left at their defaults, the IPv6 twins
+     * ([::]:4143, [::1]:4140) are also bound, best effort: weft-init
+     * redirects IPv6 too, and a pod without IPv6 simply skips them. */
+    bool ipv6_defaults;
     wf_addr_t admin_addr;           /* 0.0.0.0:4191 */
     wf_addr_t control_addr;         /* 0.0.0.0:4190 (tap; reserved) */
 

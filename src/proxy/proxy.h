@@ -46,7 +46,7 @@ typedef struct wf_listener {
     wf_timer_t retry;      /* re-arm after EMFILE/ENFILE */
 } wf_listener_t;
 
-#define WF_MAX_LISTENERS (1 + WF_PROXY_MAX_OUTBOUND_ADDRS)
+#define WF_MAX_LISTENERS (3 + WF_PROXY_MAX_OUTBOUND_ADDRS) /* + the IPv6 defaults */
 
 /* One worker thread; everything in it is owned by that thread. */
 struct wf_worker {

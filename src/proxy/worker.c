@@ -59,13 +59,21 @@ static void listener_retry_cb(wf_loop_t *loop, wf_timer_t *t)
         listener_accept(l);
 }
 
-static int listener_open(wf_worker_t *w, const wf_side_t *side, const wf_addr_t *addr)
+/* Binds one listener; an `optional` one that cannot bind (no IPv6 in the
+ * pod) is logged at debug and skipped. */
+static int listener_open(wf_worker_t *w, const wf_side_t *side, const wf_addr_t *addr,
+                         bool optional)
 {
     wf_listener_t *l = &w->listeners[w->nlisteners];
     int err = wf_listen(addr, 4096, &l->fd);
     if (err != 0) {
         char a[WF_ADDR_STRLEN];
         wf_addr_format(addr, a, sizeof(a));
+        if (optional) {
+            wf_log_debug("not listening on %s (%s): %s", a, side->name, wf_strerror(err));
+            l->fd = -1;
+            return 0;
+        }
         wf_log_error("cannot listen on %s (%s): %s", a, side->name, wf_strerror(err));
         return err;
     }
@@ -151,11 +159,20 @@ int wf_worker_init(wf_worker_t *w, wf_proxy_t *proxy, uint32_t id)
         w->listeners[i].fd = -1;
 
     const wf_proxy_config_t *cfg = &proxy->cfg;
-    if ((err = listener_open(w, &proxy->inbound, &cfg->inbound_addr)) != 0)
+    if ((err = listener_open(w, &proxy->inbound, &cfg->inbound_addr, false)) != 0)
         return err;
     for (uint32_t i = 0; i < cfg->n_outbound_addrs; i++)
-        if ((err = listener_open(w, &proxy->outbound, &cfg->outbound_addrs[i])) != 0)
+        if ((err = listener_open(w, &proxy->outbound, &cfg->outbound_addrs[i], false)) != 0)
             return err;
+    if (cfg->ipv6_defaults && w->nlisteners + 2 <= WF_MAX_LISTENERS) {
+        wf_addr_t a;
+        wf_addr_parse(&a, WF_STR("[::]:0"));
+        wf_addr_set_port(&a, wf_addr_port(&cfg->inbound_addr));
+        listener_open(w, &proxy->inbound, &a, true);
+        wf_addr_parse(&a, WF_STR("[::1]:0"));
+        wf_addr_set_port(&a, wf_addr_port(&cfg->outbound_addrs[0]));
+        listener_open(w, &proxy->outbound, &a, true);
+    }
     return 0;
 }
 
