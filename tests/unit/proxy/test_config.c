@@ -34,6 +34,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.metrics_retain_idle_ms, 600000);
     CHECK(!cfg.shutdown_endpoint_enabled);
     CHECK_EQ_STR(cfg.inbound_default_policy, "all-unauthenticated");
+    CHECK(cfg.ipv6_defaults); /* IPv6 twins of the default listeners */
     /* The seed's default opaque ports. */
     int opaque[] = {25, 587, 3306, 4444, 5432, 6379, 9300, 11211};
     for (size_t i = 0; i < WF_ARRAY_LEN(opaque); i++)
@@ -59,6 +60,7 @@ static void test_values(void)
     CHECK_EQ_INT(cfg.inbound_detect_timeout_ms, 500);
     CHECK_EQ_INT(cfg.n_outbound_addrs, 2);
     CHECK(cfg.outbound_addrs[1].u.sa.sa_family == AF_INET6);
+    CHECK(!cfg.ipv6_defaults); /* explicit addresses are used as given */
     CHECK(wf_portset_has(&cfg.inbound_opaque, 8001));
     CHECK(wf_portset_has(&cfg.inbound_opaque, 9));
     CHECK(!wf_portset_has(&cfg.inbound_opaque, 6379)); /* the list replaces the default */
