@@ -453,6 +453,13 @@ _cleanup() {
     for p in $(ip netns pids "$WT_NODE_NS" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
     ip netns del "$WT_NODE_NS" 2>/dev/null
   fi
+  # Under the ASan+UBSan build a sanitizer report in any log fails the test,
+  # even when the behaviour looked right from outside.
+  if [ -d "$T" ] && grep -rlqE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T" 2>/dev/null; then
+    echo "[$WT_NAME] sanitizer report in logs:" >&2
+    grep -rhE -A20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T" | head -60 >&2
+    [ $rc -eq 0 ] && rc=1
+  fi
   if [ "${WEFT_TEST_KEEP:-0}" = 1 ]; then
     echo "[$WT_NAME] kept $T" >&2
   else
