@@ -59,7 +59,7 @@ static const var_t vars[] = {
     {"SHUTDOWN_ENDPOINT_ENABLED", T_BOOL, OFF(shutdown_endpoint_enabled), "false", 0, 0},
     {"METRICS_RETAIN_IDLE", T_DURATION, OFF(metrics_retain_idle_ms), "10m", 1000,
      366ull * 86400 * 1000},
-    {"BUFFER_SIZE", T_UINT, OFF(buffer_size), "16384", 4096, 1 << 20},
+    {"BUFFER_SIZE", T_UINT, OFF(buffer_size), "16384", 16384, 1 << 20},
     {"MAX_CONNECTIONS", T_UINT, OFF(max_connections), "100000", 1, 10000000},
     {"INBOUND_DEFAULT_POLICY", T_POLICY, OFF(inbound_default_policy), "all-unauthenticated", 0, 0},
 };

@@ -66,7 +66,14 @@ static void conn_detected(wf_pconn_t *c, wf_proto_t proto)
             conn_close(c, err);
         return;
     }
-    /* HTTP/2 and TLS are relayed as bytes until their engines land (#3, #6). */
+    if (proto == WF_PROTO_HTTP2) {
+        c->state = PC_HTTP2;
+        int err = wf_h2s_start(c);
+        if (err != 0)
+            conn_close(c, err);
+        return;
+    }
+    /* TLS is relayed as bytes (the app's own TLS; mesh mTLS is #4/#6). */
     conn_connect(c);
 }
 
@@ -125,6 +132,8 @@ static void client_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
         conn_pump(c);
     else if (c->state == PC_HTTP1)
         wf_h1s_on_events(c);
+    else if (c->state == PC_HTTP2)
+        wf_h2s_on_events(c);
 }
 
 void wf_pconn_relay_start(wf_pconn_t *c)
@@ -205,6 +214,9 @@ static void timer_cb(wf_loop_t *loop, wf_timer_t *t)
     case PC_HTTP1:
         wf_h1s_timeout(c);
         break;
+    case PC_HTTP2:
+        wf_h2s_timeout(c);
+        break;
     case PC_CLOSED:
         break;
     }
@@ -277,6 +289,8 @@ void wf_pconn_close(wf_pconn_t *c, int err)
     wf_relay_release(&c->relay, &w->pool);
     if (c->h1 != NULL)
         wf_h1s_free(c);
+    if (c->h2 != NULL)
+        wf_h2s_free(c);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -375,6 +389,8 @@ void wf_pconn_drain(wf_pconn_t *c)
 {
     if (c->state == PC_HTTP1)
         wf_h1s_drain(c);
+    else if (c->state == PC_HTTP2)
+        wf_h2s_drain(c);
 }
 
 wf_pconn_t *wf_pconn_next(wf_pconn_t *c)

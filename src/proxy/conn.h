@@ -13,12 +13,14 @@
 #include "proxy.h"
 
 typedef struct wf_h1s wf_h1s_t;
+typedef struct wf_h2s wf_h2s_t;
 
 typedef enum pc_state {
     PC_DETECT,
     PC_CONNECT,
     PC_RELAY,
     PC_HTTP1, /* HTTP/1 server codec: requests proxied one by one */
+    PC_HTTP2, /* HTTP/2 server codec: streams proxied independently */
     PC_CLOSED,
 } pc_state_t;
 
@@ -37,6 +39,7 @@ struct wf_pconn {
     wf_addr_t target;   /* where we connect */
     uint64_t last_active;
     wf_h1s_t *h1; /* owned: the HTTP/1 server codec, in PC_HTTP1 */
+    wf_h2s_t *h2; /* owned: the HTTP/2 server codec, in PC_HTTP2 */
 };
 
 
@@ -54,5 +57,12 @@ void wf_h1s_free(wf_pconn_t *c);
 /* Graceful drain: idle keep-alive connections close now, busy ones after
  * their response (which carries "connection: close"). */
 void wf_h1s_drain(wf_pconn_t *c);
+
+/* h2_server.c */
+int wf_h2s_start(wf_pconn_t *c);
+void wf_h2s_on_events(wf_pconn_t *c);
+void wf_h2s_timeout(wf_pconn_t *c);
+void wf_h2s_free(wf_pconn_t *c);
+void wf_h2s_drain(wf_pconn_t *c);
 
 #endif

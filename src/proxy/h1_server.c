@@ -202,7 +202,8 @@ static void exchange_finish(wf_h1s_t *h, bool cancel)
         return;
     wf_worker_t *w = h->conn->worker;
     double latency = x->first_byte_us ? (double)(x->first_byte_us - x->start_us) / 1000.0 : -1;
-    uint16_t status = x->res_ready ? x->res.status : (x->error ? wf_http_error_status(x->error) : 0);
+    bool answered = x->error != WF_HTTP_OK && x->error != WF_HTTP_E_DOWNSTREAM;
+    uint16_t status = x->res_ready ? x->res.status : (answered ? wf_http_error_status(x->error) : 0);
     wf_http_metrics_response(w->metrics, (wf_str_t){h->labels, h->labels_len}, status, latency, -1,
                              x->error, w->loop.now);
     if (cancel || x->up != NULL)

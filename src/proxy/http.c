@@ -56,6 +56,85 @@ int wf_http_head_from_h1(wf_http_head_t *h, const wf_h1_msg_t *m)
     return 0;
 }
 
+void wf_head_builder_add(wf_head_builder_t *b, wf_str_t name, wf_str_t value)
+{
+    uint32_t idx[4] = {(uint32_t)b->data.len, (uint32_t)name.len, 0, (uint32_t)value.len};
+    wf_sbuf_append(&b->data, name.ptr, name.len);
+    idx[2] = (uint32_t)b->data.len;
+    wf_sbuf_append(&b->data, value.ptr, value.len);
+    wf_sbuf_append(&b->index, (const char *)idx, sizeof(idx));
+    b->nfields++;
+    b->bytes += name.len + value.len + 32;
+}
+
+int wf_head_builder_finish(wf_head_builder_t *b, wf_http_head_t *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->content_length = -1;
+    if (b->data.oom || b->index.oom) {
+        wf_head_builder_free(b);
+        return WF_ENOMEM;
+    }
+    size_t fsize = b->nfields * sizeof(wf_hfield_t);
+    h->arena = malloc(fsize + b->data.len + 1);
+    if (h->arena == NULL) {
+        wf_head_builder_free(b);
+        return WF_ENOMEM;
+    }
+    h->fields = (wf_hfield_t *)h->arena;
+    char *data = h->arena + fsize;
+    if (b->data.len)
+        memcpy(data, b->data.ptr, b->data.len);
+    const uint32_t *idx = (const uint32_t *)b->index.ptr;
+    for (uint32_t i = 0; i < b->nfields; i++, idx += 4) {
+        wf_str_t name = {data + idx[0], idx[1]}, value = {data + idx[2], idx[3]};
+        if (name.len > 0 && name.ptr[0] == ':') {
+            if (wf_str_eq(name, WF_STR(":method")))
+                h->method = value;
+            else if (wf_str_eq(name, WF_STR(":path")))
+                h->target = value;
+            else if (wf_str_eq(name, WF_STR(":authority")))
+                h->authority = value;
+            else if (wf_str_eq(name, WF_STR(":scheme")))
+                h->scheme = value;
+            else if (wf_str_eq(name, WF_STR(":status"))) {
+                unsigned st = 0;
+                for (size_t k = 0; k < value.len && k < 3; k++)
+                    st = st * 10 + (unsigned)(value.ptr[k] - '0');
+                h->status = (uint16_t)st;
+            }
+            continue;
+        }
+        if (wf_str_eq(name, WF_STR("content-length"))) {
+            int64_t v = 0;
+            for (size_t k = 0; k < value.len && k < 18; k++)
+                v = v * 10 + (value.ptr[k] - '0');
+            h->content_length = v;
+        }
+        h->fields[h->nfields++] = (wf_hfield_t){name, value};
+    }
+    h->minor = 1;
+    if (h->method.len > 0 && h->authority.len == 0) {
+        const wf_hfield_t *host = wf_http_head_find(h, WF_STR("host"));
+        if (host != NULL)
+            h->authority = host->value;
+    }
+    h->method_id = wf_str_eq(h->method, WF_STR("HEAD"))      ? WF_H1_M_HEAD
+                   : wf_str_eq(h->method, WF_STR("CONNECT")) ? WF_H1_M_CONNECT
+                   : wf_str_eq(h->method, WF_STR("GET"))     ? WF_H1_M_GET
+                                                             : WF_H1_M_OTHER;
+    wf_head_builder_free(b);
+    return 0;
+}
+
+void wf_head_builder_free(wf_head_builder_t *b)
+{
+    wf_sbuf_free(&b->data);
+    wf_sbuf_free(&b->index);
+    b->nfields = 0;
+    b->bytes = 0;
+}
+
 void wf_http_head_free(wf_http_head_t *h)
 {
     free(h->arena);
@@ -168,9 +247,27 @@ void wf_exchange_put(wf_exchange_t *x, wf_pool_t *pool)
         return;
     wf_http_head_free(&x->req);
     wf_http_head_free(&x->res);
+    wf_http_head_free(&x->req_trailers);
+    wf_http_head_free(&x->res_trailers);
     wf_pipe_release(&x->req_body, pool);
     wf_pipe_release(&x->res_body, pool);
     free(x);
+}
+
+int wf_exchange_grpc_status(const wf_exchange_t *x)
+{
+    const wf_hfield_t *f = wf_http_head_find(&x->res_trailers, WF_STR("grpc-status"));
+    if (f == NULL && x->res_ready)
+        f = wf_http_head_find(&x->res, WF_STR("grpc-status")); /* trailers-only */
+    if (f == NULL || f->value.len == 0 || f->value.len > 3)
+        return -1;
+    int v = 0;
+    for (size_t i = 0; i < f->value.len; i++) {
+        if (f->value.ptr[i] < '0' || f->value.ptr[i] > '9')
+            return -1;
+        v = v * 10 + (f->value.ptr[i] - '0');
+    }
+    return v;
 }
 
 static void wake_cb(wf_loop_t *loop, wf_defer_t *d)

@@ -27,6 +27,7 @@ typedef struct wf_http_head {
     wf_str_t target;    /* request: origin-form path or authority-form */
     wf_str_t authority; /* request: Host (h1) / :authority (h2); may be empty */
     wf_str_t reason;    /* response: reason phrase (h1) */
+    wf_str_t scheme;    /* request: :scheme (h2); empty for h1 */
     uint16_t status;    /* response */
     uint8_t method_id;  /* wf_h1_method_t */
     uint8_t minor;      /* HTTP/1.minor of the sender */
@@ -42,15 +43,34 @@ typedef struct wf_http_head {
  * Content-Length dropped) into h. Returns 0 or WF_ENOMEM. */
 int wf_http_head_from_h1(wf_http_head_t *h, const wf_h1_msg_t *m);
 void wf_http_head_free(wf_http_head_t *h);
+
+/*
+ * Collects fields one by one (HTTP/2 HEADERS, trailers) and then makes a
+ * head whose arena holds them. Pseudo-header fields (":method", ...) fill
+ * the head's own members instead of fields. Owner: the codec building it.
+ */
+typedef struct wf_head_builder {
+    wf_sbuf_t data;   /* owned: name and value bytes */
+    wf_sbuf_t index;  /* owned: uint32_t (name_off, name_len, value_off, value_len) */
+    uint32_t nfields;
+    size_t bytes;     /* header-list size as RFC 9113 §6.5.2 counts it */
+} wf_head_builder_t;
+
+void wf_head_builder_add(wf_head_builder_t *b, wf_str_t name, wf_str_t value);
+/* Builds the head (pseudo-headers mapped), resets the builder. 0 or WF_ENOMEM. */
+int wf_head_builder_finish(wf_head_builder_t *b, wf_http_head_t *out);
+void wf_head_builder_free(wf_head_builder_t *b);
 const wf_hfield_t *wf_http_head_find(const wf_http_head_t *h, wf_str_t name);
 
 /*
  * A body pipe: decoded body bytes from a producer codec to a consumer
- * codec, at most WF_PIPE_MAX_BUFS pooled chunks (64 KiB at 16 KiB chunks).
- * A full pipe is back-pressure: the producer stops reading its socket
- * until the consumer drains it.
+ * codec, at most WF_PIPE_MAX_BUFS pooled chunks. A full pipe is
+ * back-pressure: the producer stops reading its socket until the consumer
+ * drains it. Five 16 KiB chunks: an HTTP/2 stream may have a whole 65,535
+ * byte window outstanding, and the first chunk may have up to a chunk of
+ * already-consumed space ahead of its data, so 4 full chunks + 1 always fit.
  */
-#define WF_PIPE_MAX_BUFS 4
+#define WF_PIPE_MAX_BUFS 5
 
 typedef struct wf_pipe {
     wf_buf_t bufs[WF_PIPE_MAX_BUFS]; /* owned chunks, a ring */
@@ -103,6 +123,11 @@ struct wf_exchange {
     wf_xside_t *up;     /* borrowed: the client codec, NULL once detached */
     wf_http_head_t req;
     wf_http_head_t res;
+    wf_http_head_t req_trailers; /* h2: fields only; nfields 0 when none */
+    wf_http_head_t res_trailers;
+    uint32_t reset_code; /* h2 RST_STREAM code to pass on when error is a reset */
+    bool grpc;           /* request content-type application/grpc* */
+    uint8_t retries;     /* times re-sent after a refusal that guarantees no processing */
     bool res_ready;      /* res holds a final (non-1xx) head */
     bool res_interim;    /* res holds a 1xx head the downstream must send first */
     bool upgraded;       /* 101 / CONNECT 2xx: both sides become a byte relay */
@@ -115,6 +140,8 @@ struct wf_exchange {
 };
 
 wf_exchange_t *wf_exchange_new(wf_loop_t *loop);
+/* grpc-status from the response trailers (or a trailers-only head), or -1. */
+int wf_exchange_grpc_status(const wf_exchange_t *x);
 void wf_exchange_put(wf_exchange_t *x, wf_pool_t *pool);
 
 /* Queues a wake of the other side (no-op when it has detached). */

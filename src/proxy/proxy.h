@@ -66,6 +66,7 @@ struct wf_worker {
     _Atomic bool done;             /* the thread has finished (joinable at once) */
     struct wf_h1c *h1_idle;        /* owned: idle upstream HTTP/1 connections */
     uint32_t n_h1_idle;
+    struct wf_h2c *h2_conns;       /* owned: upstream HTTP/2 connections */
 };
 
 struct wf_proxy {

@@ -7,6 +7,7 @@
  * (an eventfd wake) and pthread_join.
  */
 #include "h1_proxy.h"
+#include "h2_proxy.h"
 
 #include "core/log.h"
 
@@ -126,6 +127,7 @@ static void worker_on_wake(wf_loop_t *loop)
     w->draining = true;
     listeners_close(w);
     wf_h1c_pool_close(w);
+    wf_h2c_pool_close(w, false);
     for (wf_pconn_t *c = w->conns, *next; c != NULL; c = next) {
         next = wf_pconn_next(c);
         wf_pconn_drain(c);
@@ -193,6 +195,7 @@ static void *worker_main(void *arg)
     while (w->conns != NULL)
         wf_pconn_abort(w->conns);
     wf_h1c_pool_close(w);
+    wf_h2c_pool_close(w, true);
     wf_loop_run_once(&w->loop, 0); /* run the deferred frees */
     atomic_store(&w->done, true);
     return NULL;

@@ -1,0 +1,597 @@
+/*
+ * h2_client.c — the client side of HTTP/2 proxying: upstream connections
+ * (HTTP/2 prior knowledge) shared by many exchanges, one stream each, up to
+ * the server's SETTINGS_MAX_CONCURRENT_STREAMS; a new connection is opened
+ * when every existing one is full, draining (GOAWAY) or for another target.
+ *
+ * Flow control mirrors the server side: response DATA fills the exchange's
+ * pipe and its window goes back upstream only when the downstream took the
+ * bytes. An upstream RST_STREAM becomes the exchange's error (and the
+ * client's RST_STREAM); a downstream reset becomes RST_STREAM here.
+ *
+ * Owner: the worker thread.
+ */
+#include "h2_proxy.h"
+
+#include "core/log.h"
+#include "core/time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define H2C_IDLE_MS 30000 /* an upstream connection without streams lives this long */
+#define H2C_OUT_HIGH (64 * 1024)
+
+typedef struct wf_h2c wf_h2c_t;
+typedef struct h2c_stream h2c_stream_t;
+
+typedef enum h2c_state {
+    H2C_CONNECTING,
+    H2C_ACTIVE,
+    H2C_CLOSED,
+} h2c_state_t;
+
+struct h2c_stream {
+    wf_xside_t side;      /* upstream side of x */
+    wf_h2c_t *conn;       /* borrowed; NULL once the stream is gone */
+    h2c_stream_t *prev, *next;
+    int32_t id;
+    wf_exchange_t *x;     /* referenced */
+    wf_head_builder_t hb; /* response fields being received */
+    bool deferred;        /* the request data provider waits for bytes */
+    size_t unacked;       /* response bytes in the pipe, window not yet returned */
+    wf_defer_t free_defer;
+};
+
+struct wf_h2c {
+    wf_worker_t *worker;   /* borrowed: owner */
+    const wf_side_t *dir;  /* borrowed */
+    wf_h2c_t *next;        /* worker's list */
+    wf_end_t end;          /* the socket (peer="dst") */
+    wf_addr_t target;
+    h2c_state_t state;
+    nghttp2_session *ng;   /* owned */
+    wf_buf_t in;           /* owned */
+    wf_sbuf_t out;         /* owned */
+    size_t out_off;
+    h2c_stream_t *streams; /* owned list */
+    uint32_t nstreams;
+    bool goaway;           /* no new streams on this connection */
+    bool in_run;
+    wf_timer_t timer;      /* connect timeout, then idle timeout */
+    wf_defer_t free_defer;
+};
+
+static void h2c_run(wf_h2c_t *c);
+static void h2c_close(wf_h2c_t *c, int err);
+
+/* --- streams ----------------------------------------------------------------- */
+
+static void stream_free_cb(wf_loop_t *loop, wf_defer_t *d)
+{
+    free(wf_container_of(d, h2c_stream_t, free_defer));
+}
+
+static void stream_detach(h2c_stream_t *st)
+{
+    wf_exchange_t *x = st->x;
+    if (x == NULL)
+        return;
+    st->x = NULL;
+    if (x->up == &st->side)
+        x->up = NULL;
+    wf_exchange_put(x, &st->conn->worker->pool);
+}
+
+static void stream_remove(h2c_stream_t *st)
+{
+    wf_h2c_t *c = st->conn;
+    stream_detach(st);
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        c->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    c->nstreams--;
+    wf_head_builder_free(&st->hb);
+    st->conn = NULL;
+    wf_loop_defer(&c->worker->loop, &st->free_defer, stream_free_cb);
+    if (c->nstreams == 0 && c->state == H2C_ACTIVE)
+        wf_timer_start(&c->worker->loop, &c->timer, H2C_IDLE_MS);
+}
+
+static void stream_progress(h2c_stream_t *st)
+{
+    wf_exchange_t *x = st->x;
+    if (x == NULL)
+        return;
+    /* Window back for response bytes the downstream took. */
+    if (st->unacked > x->res_body.bytes) {
+        nghttp2_session_consume(st->conn->ng, st->id, st->unacked - x->res_body.bytes);
+        st->unacked = x->res_body.bytes;
+    }
+    if (st->deferred && (x->req_body.bytes > 0 || x->req_body.eof)) {
+        st->deferred = false;
+        nghttp2_session_resume_data(st->conn->ng, st->id);
+    }
+}
+
+static void stream_wake(wf_xside_t *s)
+{
+    h2c_stream_t *st = wf_container_of(s, h2c_stream_t, side);
+    if (st->conn == NULL)
+        return;
+    stream_progress(st);
+    h2c_run(st->conn);
+}
+
+static const wf_xside_ops_t stream_ops = {.wake = stream_wake};
+
+static ssize_t req_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
+                           uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    h2c_stream_t *st = src->ptr;
+    wf_exchange_t *x = st->x;
+    if (x == NULL)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    wf_pool_t *pool = &st->conn->worker->pool;
+    size_t n = 0;
+    while (n < len) {
+        wf_str_t d = wf_pipe_peek(&x->req_body);
+        if (d.len == 0)
+            break;
+        size_t take = WF_MIN(d.len, len - n);
+        memcpy(buf + n, d.ptr, take);
+        wf_pipe_consume(&x->req_body, pool, take);
+        n += take;
+    }
+    if (n > 0)
+        wf_exchange_wake_down(x); /* the client gets its window back */
+    if (x->req_body.eof && x->req_body.bytes == 0) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (x->req_trailers.nfields > 0) {
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            nghttp2_nv nva[x->req_trailers.nfields + 5];
+            size_t nn = wf_h2_head_nv(&x->req_trailers, false, nva, NULL);
+            nghttp2_submit_trailer(ng, id, nva, nn);
+        }
+        return (ssize_t)n;
+    }
+    if (n == 0) {
+        st->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    return (ssize_t)n;
+}
+
+/* --- nghttp2 callbacks ----------------------------------------------------- */
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user)
+{
+    h2c_stream_t *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (st == NULL || st->x == NULL)
+        return 0;
+    if (st->hb.bytes + namelen + valuelen + 32 > WF_H2_MAX_HEADER_LIST)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    wf_head_builder_add(&st->hb, (wf_str_t){(const char *)name, namelen},
+                        (wf_str_t){(const char *)value, valuelen});
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user)
+{
+    wf_h2c_t *c = user;
+    if (f->hd.type == NGHTTP2_GOAWAY) {
+        c->goaway = true;
+        return 0;
+    }
+    h2c_stream_t *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (st == NULL || st->x == NULL)
+        return 0;
+    wf_exchange_t *x = st->x;
+    bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (f->hd.type == NGHTTP2_HEADERS) {
+        if (f->headers.cat == NGHTTP2_HCAT_RESPONSE || !x->res_ready) {
+            wf_http_head_t head;
+            if (wf_head_builder_finish(&st->hb, &head) != 0)
+                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+            if (head.status >= 100 && head.status < 200) {
+                wf_http_head_free(&head); /* interim: the final head follows */
+                return 0;
+            }
+            wf_http_head_free(&x->res);
+            x->res = head;
+            x->res.body = end ? WF_H1_BODY_NONE : WF_H1_BODY_CHUNKED;
+            x->first_byte_us = wf_now_us();
+            x->res_ready = true;
+        } else {
+            wf_http_head_free(&x->res_trailers);
+            wf_head_builder_finish(&st->hb, &x->res_trailers);
+        }
+        if (end)
+            x->res_body.eof = true;
+        wf_exchange_wake_down(x);
+    } else if (f->hd.type == NGHTTP2_DATA && end) {
+        x->res_body.eof = true;
+        wf_exchange_wake_down(x);
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user)
+{
+    wf_h2c_t *c = user;
+    h2c_stream_t *st = nghttp2_session_get_stream_user_data(ng, id);
+    if (st == NULL || st->x == NULL) {
+        nghttp2_session_consume(ng, id, len);
+        return 0;
+    }
+    size_t n = wf_pipe_write(&st->x->res_body, &c->worker->pool, (const char *)data, len);
+    st->unacked += n;
+    if (n < len) {
+        nghttp2_session_consume(ng, id, len - n);
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_FLOW_CONTROL_ERROR);
+    }
+    wf_exchange_wake_down(st->x);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *user)
+{
+    h2c_stream_t *st = nghttp2_session_get_stream_user_data(ng, id);
+    if (st == NULL)
+        return 0;
+    if (st->unacked > 0)
+        nghttp2_session_consume_connection(ng, st->unacked);
+    wf_exchange_t *x = st->x;
+    wf_h2c_t *c = user;
+    if (x != NULL && code == NGHTTP2_REFUSED_STREAM && !x->res_ready && x->retries == 0 &&
+        x->req_body.total == x->req_body.bytes) {
+        /* REFUSED_STREAM means the server processed nothing (RFC 9113
+         * §8.7): send it again, once, on whichever connection has room. */
+        x->retries++;
+        x->refs++;
+        nghttp2_session_set_stream_user_data(ng, id, NULL);
+        stream_remove(st);
+        if (wf_h2c_forward(c->worker, c->dir, x, &c->target) != 0) {
+            x->error = WF_HTTP_E_UPSTREAM_RESET;
+            x->reset_code = code;
+            wf_exchange_wake_down(x);
+        }
+        wf_exchange_put(x, &c->worker->pool);
+        return 0;
+    }
+    if (x != NULL && !(x->res_body.eof && code == NGHTTP2_NO_ERROR)) {
+        /* Reset by the upstream, or closed before the response ended. */
+        x->error = WF_HTTP_E_UPSTREAM_RESET;
+        x->reset_code = code ? code : NGHTTP2_INTERNAL_ERROR;
+        wf_exchange_wake_down(x);
+    }
+    nghttp2_session_set_stream_user_data(ng, id, NULL);
+    stream_remove(st);
+    return 0;
+}
+
+static nghttp2_session_callbacks *client_callbacks(void)
+{
+    static nghttp2_session_callbacks *cbs;
+    if (cbs == NULL) {
+        nghttp2_session_callbacks *c;
+        if (nghttp2_session_callbacks_new(&c) != 0)
+            return NULL;
+        nghttp2_session_callbacks_set_on_header_callback(c, on_header);
+        nghttp2_session_callbacks_set_on_frame_recv_callback(c, on_frame_recv);
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, on_data_chunk);
+        nghttp2_session_callbacks_set_on_stream_close_callback(c, on_stream_close);
+        cbs = c;
+    }
+    return cbs;
+}
+
+/* --- connection -------------------------------------------------------------- */
+
+static void noop_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
+{
+}
+
+static void h2c_free_cb(wf_loop_t *loop, wf_defer_t *d)
+{
+    wf_h2c_t *c = wf_container_of(d, wf_h2c_t, free_defer);
+    wf_sbuf_free(&c->out);
+    free(c);
+}
+
+static void h2c_close(wf_h2c_t *c, int err)
+{
+    if (c->state == H2C_CLOSED)
+        return;
+    wf_worker_t *w = c->worker;
+    bool was_connecting = c->state == H2C_CONNECTING;
+    c->state = H2C_CLOSED;
+    for (wf_h2c_t **p = &w->h2_conns; *p != NULL; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    /* Streams still open fail: their clients get a reset or a 502/504. */
+    while (c->streams != NULL) {
+        h2c_stream_t *st = c->streams;
+        wf_exchange_t *x = st->x;
+        if (x != NULL && !x->res_body.eof) {
+            if (x->res_ready || !was_connecting)
+                x->error = WF_HTTP_E_UPSTREAM_RESET;
+            else
+                x->error = err == WF_ETIMEDOUT ? WF_HTTP_E_CONNECT_TIMEOUT : WF_HTTP_E_CONNECT;
+            wf_exchange_wake_down(x);
+        }
+        stream_remove(st);
+    }
+    nghttp2_session_del(c->ng);
+    c->ng = NULL;
+    wf_timer_stop(&w->loop, &c->timer);
+    wf_tcp_metrics_close(w->metrics, &c->end.metrics, err, w->loop.now);
+    if (c->end.io != NULL) {
+        wf_watch_stop(&w->loop, &c->end.watch);
+        c->end.watch.cb = noop_cb;
+        wf_io_destroy(c->end.io);
+        c->end.io = NULL;
+    }
+    wf_buf_release(&c->in, &w->pool);
+    wf_loop_defer(&w->loop, &c->free_defer, h2c_free_cb);
+}
+
+static int h2c_flush(wf_h2c_t *c)
+{
+    for (;;) {
+        while (c->out.len - c->out_off < H2C_OUT_HIGH) {
+            const uint8_t *data;
+            ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+            if (n < 0)
+                return WF_EPROTO;
+            if (n == 0)
+                break;
+            wf_sbuf_append(&c->out, (const char *)data, (size_t)n);
+            if (c->out.oom)
+                return WF_ENOMEM;
+        }
+        if (c->out.len == c->out_off)
+            return 0;
+        int rc = wf_end_flush(&c->end, &c->out, &c->out_off);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+static void h2c_run(wf_h2c_t *c)
+{
+    if (c->state != H2C_ACTIVE || c->in_run)
+        return;
+    c->in_run = true;
+    wf_pool_t *pool = &c->worker->pool;
+    wf_end_t *e = &c->end;
+    int rc = 0;
+    for (;;) {
+        if (wf_buf_len(&c->in) > 0) {
+            ssize_t n = nghttp2_session_mem_recv(c->ng, (const uint8_t *)wf_buf_readp(&c->in),
+                                                 wf_buf_len(&c->in));
+            if (n < 0) {
+                wf_log_info("%s: upstream h2 session error: %s", c->dir->name,
+                            nghttp2_strerror((int)n));
+                rc = WF_EPROTO;
+                break;
+            }
+            wf_buf_consume(&c->in, pool, (size_t)n);
+        }
+        rc = h2c_flush(c);
+        if (rc != 0 && rc != WF_EAGAIN)
+            break;
+        rc = 0;
+        if (c->state != H2C_ACTIVE)
+            break;
+        if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) {
+            break;
+        }
+        if (!(e->flags & WF_END_F_READABLE)) {
+            c->in_run = false;
+            return;
+        }
+        int space = wf_buf_reserve(&c->in, pool);
+        if (space <= 0) {
+            c->in_run = false;
+            return;
+        }
+        e->io->flags &= ~WF_IO_F_DRAINED;
+        ssize_t n = wf_io_recv(e->io, wf_buf_writep(&c->in), (size_t)space);
+        if (n > 0) {
+            wf_buf_produced(&c->in, (size_t)n);
+            wf_tcp_metrics_read(&e->metrics, (size_t)n);
+            if (e->io->flags & WF_IO_F_DRAINED)
+                e->flags &= ~WF_END_F_READABLE;
+            continue;
+        }
+        if (wf_buf_len(&c->in) == 0)
+            wf_buf_release(&c->in, pool);
+        if (n == WF_EAGAIN) {
+            e->flags &= ~WF_END_F_READABLE;
+            c->in_run = false;
+            return;
+        }
+        rc = n == 0 ? WF_ECLOSED : (int)n;
+        break;
+    }
+    c->in_run = false;
+    h2c_close(c, rc == WF_ECLOSED && c->nstreams == 0 ? 0 : rc);
+}
+
+static void h2c_io_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
+{
+    wf_h2c_t *c = wf_container_of(w, wf_h2c_t, end.watch);
+    wf_end_on_events(&c->end, events);
+    if (c->state == H2C_CONNECTING) {
+        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return;
+        int err = wf_sock_error(c->end.io->fd);
+        if (err != 0) {
+            char dst[WF_ADDR_STRLEN];
+            wf_addr_format(&c->target, dst, sizeof(dst));
+            wf_log_info("%s: connect to %s failed: %s", c->dir->name, dst, wf_strerror(err));
+            wf_tcp_metrics_error(c->worker->metrics, c->dir->name,
+                                 err == -ECONNREFUSED ? "connect_refused" : "connect_error",
+                                 loop->now);
+            h2c_close(c, err);
+            return;
+        }
+        c->state = H2C_ACTIVE;
+        wf_timer_stop(loop, &c->timer);
+    }
+    h2c_run(c);
+}
+
+static void h2c_timer_cb(wf_loop_t *loop, wf_timer_t *t)
+{
+    wf_h2c_t *c = wf_container_of(t, wf_h2c_t, timer);
+    if (c->state == H2C_CONNECTING) {
+        wf_tcp_metrics_error(c->worker->metrics, c->dir->name, "connect_timeout", loop->now);
+        h2c_close(c, WF_ETIMEDOUT);
+    } else if (c->nstreams == 0) {
+        h2c_close(c, 0);
+    }
+}
+
+static wf_h2c_t *h2c_new(wf_worker_t *w, const wf_side_t *dir, const wf_addr_t *target, int *errp)
+{
+    int fd;
+    int err = wf_connect_start(target, &fd);
+    if (err != 0) {
+        *errp = err;
+        return NULL;
+    }
+    wf_h2c_t *c = calloc(1, sizeof(*c));
+    wf_io_t *io = c != NULL ? wf_io_socket_new(fd) : NULL;
+    nghttp2_option *opt = io != NULL ? wf_h2_options(false) : NULL;
+    nghttp2_session_callbacks *cbs = client_callbacks();
+    if (opt == NULL || cbs == NULL || nghttp2_session_client_new2(&c->ng, cbs, c, opt) != 0) {
+        nghttp2_option_del(opt);
+        if (io != NULL)
+            wf_io_destroy(io);
+        else
+            close(fd);
+        free(c);
+        *errp = WF_ENOMEM;
+        return NULL;
+    }
+    nghttp2_option_del(opt);
+    c->worker = w;
+    c->dir = dir;
+    c->target = *target;
+    c->end.io = io;
+    c->state = H2C_CONNECTING;
+    wf_timer_init(&c->timer, h2c_timer_cb);
+    wf_watch_init(&c->end.watch, fd, h2c_io_cb);
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, WF_H2_STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, WF_H2_MAX_HEADER_LIST},
+    };
+    nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, WF_ARRAY_LEN(iv));
+    nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, WF_H2_CONN_WINDOW);
+    const bool in = dir->dir == WF_DIR_INBOUND;
+    wf_tcp_labels_t l = {
+        .direction = dir->name,
+        .peer = "dst",
+        .target = target,
+        .tls = "no_identity",
+        .no_tls_reason = in ? "loopback" : "not_provided_by_service_discovery",
+    };
+    wf_tcp_metrics_open(w->metrics, &c->end.metrics, &l);
+    c->next = w->h2_conns;
+    w->h2_conns = c;
+    err = wf_watch_start(&w->loop, &c->end.watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    if (err != 0) {
+        h2c_close(c, err);
+        *errp = err;
+        return NULL;
+    }
+    wf_timer_start(&w->loop, &c->timer, dir->connect_timeout_ms);
+    return c;
+}
+
+int wf_h2c_forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
+                   const wf_addr_t *target)
+{
+    wf_h2c_t *c = NULL;
+    for (wf_h2c_t *it = w->h2_conns; it != NULL; it = it->next) {
+        if (it->dir != dir || it->goaway || it->state == H2C_CLOSED ||
+            !wf_addr_eq(&it->target, target))
+            continue;
+        uint32_t max = nghttp2_session_get_remote_settings(it->ng,
+                                                           NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+        if (it->nstreams < max) {
+            c = it;
+            break;
+        }
+    }
+    if (c == NULL) {
+        int err = 0;
+        c = h2c_new(w, dir, target, &err);
+        if (c == NULL)
+            return err;
+    }
+    h2c_stream_t *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return WF_ENOMEM;
+    st->side.ops = &stream_ops;
+    st->conn = c;
+    st->x = x;
+    nghttp2_nv nva[x->req.nfields + 5];
+    size_t n = wf_h2_head_nv(&x->req, true, nva, NULL);
+    bool body = !(x->req_body.eof && x->req_body.bytes == 0 && x->req_trailers.nfields == 0);
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = req_read_cb};
+    int32_t id = nghttp2_submit_request(c->ng, NULL, nva, n, body ? &prd : NULL, st);
+    if (id < 0) {
+        free(st);
+        return WF_EPROTO;
+    }
+    st->id = id;
+    x->refs++;
+    x->up = &st->side;
+    st->next = c->streams;
+    if (c->streams)
+        c->streams->prev = st;
+    c->streams = st;
+    c->nstreams++;
+    wf_timer_stop(&w->loop, &c->timer);
+    if (c->state == H2C_CONNECTING)
+        wf_timer_start(&w->loop, &c->timer, dir->connect_timeout_ms);
+    h2c_run(c);
+    return 0;
+}
+
+void wf_h2c_cancel(wf_worker_t *w, wf_exchange_t *x, uint32_t code)
+{
+    if (x->up == NULL)
+        return;
+    h2c_stream_t *st = wf_container_of(x->up, h2c_stream_t, side);
+    wf_h2c_t *c = st->conn;
+    /* The RST_STREAM goes out from the upstream connection's own wake, not
+     * from inside the downstream session's callback that called us. */
+    wf_exchange_wake_up(x);
+    stream_detach(st);
+    if (c != NULL && c->state != H2C_CLOSED)
+        nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, st->id, code);
+}
+
+void wf_h2c_pool_close(wf_worker_t *w, bool all)
+{
+    for (wf_h2c_t *c = w->h2_conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (all || c->nstreams == 0)
+            h2c_close(c, 0);
+    }
+}
