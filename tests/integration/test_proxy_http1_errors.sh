@@ -22,7 +22,10 @@
 #     is retried transparently (200), a POST with a body is not replayed
 #     (502 with l5d-proxy-error, or 200 if it never left — never twice);
 #  8. the server answers 413 to a 4 MiB upload before reading it (and
-#     closes): the client gets the 413, not a 502.
+#     closes): the client gets the 413, not a 502;
+#  9. the client gives up (1 s) while the app takes 8 s to answer: a
+#     closes the client's connection and the app's connection is closed
+#     (the request cancelled) well before the app would have answered.
 # After every step both proxies are alive, /ready answers 200 and a normal
 # request through both sidecars works.
 # shellcheck source=lib.sh
@@ -166,6 +169,13 @@ case "${CODE%% *}" in
 esac
 healthy "a dropped pooled connection"
 
+# Steps 8 and 9 are independent: both run, failures are reported together.
+SOFT=()
+soft_fail() {
+  printf '[%s] FAIL: %s\n' "$WT_NAME" "$*" >&2
+  SOFT+=("$*")
+}
+
 # ---- 8. an answer before the request body is read --------------------------------------
 # The server refuses a 4 MiB upload at once (413, Connection: close, then a
 # lingering close so its answer is not lost to a reset), as nginx does for
@@ -181,5 +191,32 @@ for i in 1 2 3 4 5; do
   [ "$RC" -eq 0 ] || got[-1]+="(curl exit $RC)"
 done
 log "early 413 answers: ${got[*]}"
-assert_eq "${got[*]}" "413 413 413 413 413" "early 413 to a 4 MiB upload reaches the client (5 tries)"
+if [ "${got[*]}" = "413 413 413 413 413" ]; then
+  _ok "early 413 to a 4 MiB upload reaches the client (5 tries)"
+else
+  soft_fail "early 413 to a 4 MiB upload (5 tries): got '${got[*]}', expected '413 413 413 413 413' (b relayed $(metric b response_total "$IN,status_code=\"413\"") 413s towards a)"
+fi
 healthy "early answers to uploads"
+
+# ---- 9. the client gives up while the upstream is still working ---------------------------
+# curl stops waiting after 1 s; the app would answer after 8 s. The proxies
+# must notice the client is gone and pass that on (close their connections,
+# cancel the exchange) rather than keep both connections until the app
+# answers (or forever, if it never does: no response timeout exists yet).
+RC=0
+in_pod a curl -sS --max-time 1 -o /dev/null "$U/slow-cancel?sleep=8000" 2>>"$T/curl.err" || RC=$?
+assert_eq "$RC" 28 "client gave up after 1 s (curl timeout)"
+cancelled() { grep -q '"kind": "cancelled".*"target": "/slow-cancel?sleep=8000"' "$UPLOG"; }
+client_conns() { [ "$(metric a tcp_open_connections "$OUT,peer=\"src\"")" = 0 ]; }
+if wait_until 4 client_conns; then
+  _ok "a closed the connection of the client that left"
+else
+  soft_fail "a still holds the connection of the client that left 4 s ago ($(metric a tcp_open_connections "$OUT,peer=\"src\"") open, $(in_pod a ss -Htn state close-wait | wc -l) in CLOSE-WAIT)"
+fi
+if wait_until 2 cancelled; then
+  _ok "the app's connection was closed (request cancelled) while it was still working: $(grep '"kind": "cancelled"' "$UPLOG" | jq -r .after_s) s into its 8 s"
+else
+  soft_fail "the app was not told the request was abandoned: its connection still open 6 s after the client left (it answers at 8 s)"
+fi
+healthy "a client giving up"
+[ ${#SOFT[@]} -eq 0 ] || fail "${#SOFT[@]} check(s) of steps 8-9 failed (see above)"

@@ -15,6 +15,7 @@ serve --port P --log FILE
        "chunk_exts", "trailers", "body_len", "body_sha256", "body" (first
        4 KiB, latin-1), "expect_100_sent"}
       {"kind": "partial", ...}  the head of a request whose body was cut
+      {"kind": "cancelled", ...}  the peer left while the answer was delayed
       {"kind": "reject", "conn", "why", "raw" (latin-1, first 64 KiB)}
     The server is strict (CRLF only, token names, no space before ":", no
     obs-fold, CL xor chunked, exactly one Host in HTTP/1.1): what a proxy
@@ -31,7 +32,9 @@ serve --port P --log FILE
       h=Name:Value           extra response header (repeatable)
       cont=0                 ignore Expect: 100-continue (send no 100)
       early=103              send a 103 Early Hints before the answer
-      sleep=MS               wait before answering
+      sleep=MS               wait before answering; if the peer closes the
+                             connection meanwhile, record {"kind":
+                             "cancelled", "target", "after_s"} and stop
       cut=BYTES              send the head (full length), BYTES of body, close
       gz=1                   gzip transfer coding: "gzip, chunked" (rb=chunked)
                              or "gzip" until close
@@ -100,6 +103,7 @@ import json
 import os
 import random
 import re
+import select
 import socket
 import sys
 import threading
@@ -260,11 +264,30 @@ class Server:
             out += k.encode("latin-1") + b": " + v.encode("latin-1") + b"\r\n"
         return out + b"\r\n"
 
+    def wait_or_cancel(self, c, rec, seconds):
+        """Sleeps, watching the connection: if the peer closes it meanwhile,
+        records {"kind": "cancelled"} and returns True."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            r, _, _ = select.select([c], [], [], min(0.05, max(0.0, end - time.monotonic())))
+            if not r:
+                continue
+            try:
+                d = c.recv(1, socket.MSG_PEEK)
+            except OSError:
+                d = b""
+            if not d:
+                self.record({"kind": "cancelled", "conn": rec["conn"], "target": rec["target"],
+                             "after_s": round(seconds - (end - time.monotonic()), 3), "t": time.time()})
+                return True
+            time.sleep(max(0.0, end - time.monotonic()))  # pipelined bytes: just wait
+        return False
+
     def respond(self, c, rec, q, method):
         """Sends the response; returns True if the connection must close."""
         one = lambda k, d=None: q.get(k, [d])[0]  # noqa: E731
-        if one("sleep"):
-            time.sleep(int(one("sleep")) / 1000.0)
+        if one("sleep") and self.wait_or_cancel(c, rec, int(one("sleep")) / 1000.0):
+            return True
         status = int(one("status", "200"))
         reason = one("reason", {200: "OK", 204: "No Content", 304: "Not Modified",
                                 404: "Not Found", 500: "Internal Server Error",
