@@ -49,6 +49,7 @@ struct wf_h1c {
     bool keep_alive;        /* may serve another after this one */
     bool req_done;          /* request fully staged */
     bool got_bytes;         /* a response byte arrived */
+    bool write_dead;        /* sending failed: the server may still answer */
     uint8_t req_body;       /* wf_h1_body_t framing of the request */
     wf_sbuf_t out;          /* owned: staged request bytes */
     size_t out_off;
@@ -178,13 +179,28 @@ static void stage_head(wf_h1c_t *c)
         wf_sbuf_append(&c->out, "\r\n", 2);
     }
     c->req_body = q->body;
+    /* HTTP/1.1 needs Host; an HTTP/1.0 client may have sent none (§3.2). */
+    if (wf_http_head_find(q, WF_STR("host")) == NULL) {
+        char addr[WF_ADDR_STRLEN];
+        wf_str_t host = q->authority;
+        if (host.len == 0)
+            host = (wf_str_t){addr, wf_addr_format(&c->target, addr, sizeof(addr))};
+        wf_sbuf_puts(&c->out, "host: ");
+        wf_sbuf_append(&c->out, host.ptr, host.len);
+        wf_sbuf_puts(&c->out, "\r\n");
+    }
     if (q->upgrade.len > 0) {
         wf_sbuf_puts(&c->out, "connection: upgrade\r\nupgrade: ");
         wf_sbuf_append(&c->out, q->upgrade.ptr, q->upgrade.len);
         wf_sbuf_puts(&c->out, "\r\n");
         c->req_body = WF_H1_BODY_NONE;
     } else if (q->body == WF_H1_BODY_CHUNKED) {
-        wf_sbuf_puts(&c->out, "transfer-encoding: chunked\r\n");
+        wf_sbuf_puts(&c->out, "transfer-encoding: ");
+        if (q->te_codings.len > 0) {
+            wf_sbuf_append(&c->out, q->te_codings.ptr, q->te_codings.len);
+            wf_sbuf_puts(&c->out, ", ");
+        }
+        wf_sbuf_puts(&c->out, "chunked\r\n");
     }
     wf_sbuf_append(&c->out, "\r\n", 2);
     if (c->req_body == WF_H1_BODY_NONE || (q->body == WF_H1_BODY_LENGTH && q->content_length == 0))
@@ -359,12 +375,29 @@ static void c_run(wf_h1c_t *c)
         wf_exchange_t *x = c->x;
         if (x == NULL)
             return;
-        if (!c->req_done)
+        if (c->write_dead) {
+            /* Discard the rest of the request: the server stopped reading
+             * it, and its early answer (413, 401...) is what matters. */
+            wf_pipe_consume(&x->req_body, pool, x->req_body.bytes);
+            if (x->req_body.eof)
+                c->req_done = true;
+            wf_exchange_wake_down(x);
+        } else if (!c->req_done) {
             stage_body(c);
-        int rc = flush(c);
+        }
+        int rc = c->write_dead ? 0 : flush(c);
         if (rc < 0 && rc != WF_EAGAIN) {
-            c_fail(c, WF_HTTP_E_UPSTREAM_RESET, rc);
-            return;
+            /* A server that answers early and closes resets our send; the
+             * answer may already be in the receive queue: read it first. */
+            c->write_dead = true;
+            c->keep_alive = false;
+            c->out.len = c->out_off = 0;
+            e->flags |= WF_END_F_READABLE;
+            if (c->rstate == R_DONE && x->res_body.eof) {
+                c_complete(c);
+                return;
+            }
+            continue;
         }
         if (rc == 0 && !c->req_done && (x->req_body.bytes > 0 || x->req_body.eof))
             continue; /* flushed: stage more of the request body */
@@ -372,7 +405,8 @@ static void c_run(wf_h1c_t *c)
             return;
         if (x->upgraded)
             return;
-        if (c->rstate == R_DONE && x->res_body.eof && c->req_done && c->out.len == 0) {
+        if (c->rstate == R_DONE && x->res_body.eof &&
+            ((c->req_done && c->out.len == 0) || c->write_dead)) {
             c_complete(c);
             return;
         }
@@ -469,7 +503,7 @@ static void c_attach(wf_h1c_t *c, wf_exchange_t *x)
     c->x = x;
     x->refs++;
     x->up = &c->side;
-    c->req_done = c->got_bytes = false;
+    c->req_done = c->got_bytes = c->write_dead = false;
     c->keep_alive = true;
     c->rstate = R_HEAD;
     c->out.len = c->out_off = 0;

@@ -22,6 +22,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #define H1S_BIG_HEAD (WF_H1_DEFAULT_MAX_HEAD + 4096) /* input for heads past one chunk */
 #define H1S_IDLE_MS 60000  /* keep-alive idle / request-head deadline */
@@ -56,6 +57,7 @@ struct wf_h1s {
     bool res_done;      /* the response is complete (staged) */
     bool close_after;   /* close once the response is flushed */
     bool read_eof;      /* the client closed its side */
+    bool lingering;     /* response sent and FIN too: discarding the rest */
     out_framing_t framing;
     wf_sbuf_t out;      /* owned: staged response bytes */
     size_t out_off;
@@ -247,7 +249,16 @@ static void exchange_start(wf_h1s_t *h, size_t head_len)
     h->labels_len =
         wf_http_metrics_request(w->metrics, &l, h->labels, sizeof(h->labels), w->loop.now);
 
-    if (m->flags & WF_H1_MF_UPGRADE || m->method_id == WF_H1_M_CONNECT) {
+    bool has_body = m->body == WF_H1_BODY_CHUNKED ||
+                    (m->body == WF_H1_BODY_LENGTH && m->content_length > 0);
+    if (has_body && (m->flags & WF_H1_MF_UPGRADE)) {
+        /* An upgrade offer with a body (curl --http2 -d: "Upgrade: h2c") is
+         * served as a plain request: the offer is hop-by-hop, and holding
+         * the body back as tunnel bytes would stall a server that reads
+         * it before answering. */
+        x->req.upgrade = WF_STR_NULL;
+    }
+    if ((m->flags & WF_H1_MF_UPGRADE && !has_body) || m->method_id == WF_H1_M_CONNECT) {
         h->in_state = IN_TUNNEL; /* bytes after the head belong to the tunnel */
     } else if (m->body == WF_H1_BODY_CHUNKED) {
         wf_h1_chunked_init(&h->chunked, false);
@@ -341,7 +352,12 @@ static void write_head(wf_h1s_t *h)
         h->framing = OUT_LENGTH;
     } else if (q->minor >= 1) {
         h->framing = OUT_CHUNKED;
-        wf_sbuf_puts(&h->out, "transfer-encoding: chunked\r\n");
+        wf_sbuf_puts(&h->out, "transfer-encoding: ");
+        if (r->te_codings.len > 0) {
+            wf_sbuf_append(&h->out, r->te_codings.ptr, r->te_codings.len);
+            wf_sbuf_puts(&h->out, ", ");
+        }
+        wf_sbuf_puts(&h->out, "chunked\r\n");
     } else {
         h->framing = OUT_CLOSE;
         h->close_after = true;
@@ -410,11 +426,61 @@ static void become_tunnel(wf_h1s_t *h)
     wf_pconn_relay_start(c);
 }
 
+#define H1S_LINGER_MS 5000 /* longest we read-and-discard after an early answer */
+
+static void linger_start(wf_h1s_t *h)
+{
+    wf_pconn_t *c = h->conn;
+    h->lingering = true;
+    wf_io_shutdown(c->client.io);
+    wf_buf_release(in_buf(h), h1s_pool(h));
+    free(h->big);
+    h->big = NULL;
+    h->big_len = 0;
+    wf_timer_start(h1s_loop(h), &c->timer, H1S_LINGER_MS);
+    c->client.flags |= WF_END_F_READABLE;
+    h1s_run(h);
+}
+
+/* Reads and drops client bytes until EOF; then closes. */
+static void linger_read(wf_h1s_t *h)
+{
+    wf_pconn_t *c = h->conn;
+    wf_end_t *e = &c->client;
+    char sink[4096];
+    while (e->flags & WF_END_F_READABLE) {
+        ssize_t n = wf_io_recv(e->io, sink, sizeof(sink));
+        if (n > 0) {
+            wf_tcp_metrics_read(&e->metrics, (size_t)n);
+            continue;
+        }
+        if (n == WF_EAGAIN) {
+            e->flags &= ~WF_END_F_READABLE;
+            return;
+        }
+        wf_pconn_close(c, 0); /* EOF (or reset): done */
+        return;
+    }
+}
+
+/* After EPOLLRDHUP: true when the client has closed (no bytes left to
+ * read before its FIN, or the connection was reset). */
+static bool client_gone(wf_h1s_t *h)
+{
+    char b;
+    ssize_t n = recv(h->conn->client.io->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
 /* Makes all the progress possible; called on socket events and wakes. */
 static void h1s_run(wf_h1s_t *h)
 {
     wf_pconn_t *c = h->conn;
     wf_end_t *e = &c->client;
+    if (h->lingering) {
+        linger_read(h);
+        return;
+    }
     for (;;) {
         /* 1. Parse what we have. */
         if (h->in_state == IN_HEAD && h->x == NULL && !h->close_after) {
@@ -493,10 +559,19 @@ static void h1s_run(wf_h1s_t *h)
         }
         if (rc == 0 && h->res_done) {
             /* Response fully written. */
+            bool unread = h->in_state == IN_BODY;
             if (h->x != NULL) {
                 if (h->in_state != IN_DONE)
                     h->close_after = true; /* request body unread: cannot resync */
                 exchange_finish(h, false);
+            }
+            if (h->close_after && unread && !h->read_eof) {
+                /* The client is still sending a body nobody will read.
+                 * Closing now would answer its bytes with RST, which can
+                 * destroy the response before it reads it: send FIN and
+                 * discard what still arrives for a while (lingering close). */
+                linger_start(h);
+                return;
             }
             if (h->close_after) {
                 wf_pconn_close(c, 0);
@@ -513,7 +588,18 @@ static void h1s_run(wf_h1s_t *h)
             (h->x->res_body.bytes > 0 || h->x->res_body.eof))
             continue; /* flushed: stage more of the body */
 
-        /* 4. Read more if anything wants it. */
+        /* 4. A client that closed while its request is answered has given
+         * up (curl --max-time, a cancelled browser fetch): like nginx, stop
+         * the upstream work instead of finishing it for nobody. */
+        if (h->x != NULL && h->in_state == IN_DONE && (e->io->flags & WF_IO_F_RDHUP) &&
+            client_gone(h)) {
+            h->x->error = WF_HTTP_E_DOWNSTREAM;
+            exchange_finish(h, true);
+            wf_pconn_close(c, WF_ECLOSED);
+            return;
+        }
+
+        /* 5. Read more if anything wants it. */
         bool want = (h->in_state == IN_HEAD && h->x == NULL && !h->close_after) ||
                     (h->in_state == IN_BODY &&
                      wf_pipe_space(&h->x->req_body, h1s_pool(h)) > 0);
@@ -595,6 +681,10 @@ void wf_h1s_on_events(wf_pconn_t *c)
 void wf_h1s_timeout(wf_pconn_t *c)
 {
     wf_h1s_t *h = c->h1;
+    if (h->lingering) {
+        wf_pconn_close(c, 0);
+        return;
+    }
     if (h->x != NULL)
         return; /* an exchange in flight has its own deadlines (#3 timeouts) */
     if (in_data(h).len > 0) {

@@ -2,6 +2,21 @@
 
 #include <stdlib.h>
 
+wf_str_t wf_http_target_authority(wf_str_t target)
+{
+    size_t skip;
+    if (target.len > 7 && wf_str_eq_nocase((wf_str_t){target.ptr, 7}, WF_STR("http://")))
+        skip = 7;
+    else if (target.len > 8 && wf_str_eq_nocase((wf_str_t){target.ptr, 8}, WF_STR("https://")))
+        skip = 8;
+    else
+        return WF_STR_NULL;
+    size_t end = skip;
+    while (end < target.len && target.ptr[end] != '/' && target.ptr[end] != '?')
+        end++;
+    return (wf_str_t){target.ptr + skip, end - skip};
+}
+
 int wf_http_head_from_h1(wf_http_head_t *h, const wf_h1_msg_t *m)
 {
     memset(h, 0, sizeof(*h));
@@ -13,6 +28,19 @@ int wf_http_head_from_h1(wf_http_head_t *h, const wf_h1_msg_t *m)
         up = wf_h1_find_header(m, WF_STR("upgrade"), NULL);
     if (up != NULL)
         size += up->value.len;
+    /* Transfer codings besides chunked describe the body itself and must
+     * survive re-framing (RFC 9112 §6.1): collect them. */
+    size_t te_len = 0;
+    for (uint32_t i = 0; i < m->nheaders; i++)
+        if (m->headers[i].id == WF_H1_F_TRANSFER_ENCODING)
+            te_len += m->headers[i].value.len + 2;
+    size += te_len;
+    /* An absolute-form target names the authority; Host must follow it
+     * (RFC 9112 §3.2.2). */
+    wf_str_t abs_auth = WF_STR_NULL;
+    if (m->method.len > 0)
+        abs_auth = wf_http_target_authority(m->target);
+    size += abs_auth.len;
     uint32_t n = 0;
     for (uint32_t i = 0; i < m->nheaders; i++) {
         const wf_h1_header_t *f = &m->headers[i];
@@ -36,7 +64,10 @@ int wf_http_head_from_h1(wf_http_head_t *h, const wf_h1_msg_t *m)
     COPY(h->method, m->method);
     COPY(h->target, m->target);
     COPY(h->reason, m->reason);
-    COPY(h->authority, m->host);
+    if (abs_auth.len > 0)
+        COPY(h->authority, abs_auth);
+    else
+        COPY(h->authority, m->host);
     if (up != NULL)
         COPY(h->upgrade, up->value);
     for (uint32_t i = 0; i < m->nheaders; i++) {
@@ -45,9 +76,40 @@ int wf_http_head_from_h1(wf_http_head_t *h, const wf_h1_msg_t *m)
             continue;
         wf_hfield_t *o = &h->fields[h->nfields++];
         COPY(o->name, f->name);
-        COPY(o->value, f->value);
+        if (f->id == WF_H1_F_HOST && abs_auth.len > 0)
+            o->value = h->authority;
+        else
+            COPY(o->value, f->value);
     }
 #undef COPY
+    if (te_len > 0) {
+        char *start = p;
+        for (uint32_t i = 0; i < m->nheaders; i++) {
+            const wf_h1_header_t *f = &m->headers[i];
+            if (f->id != WF_H1_F_TRANSFER_ENCODING || f->value.len == 0)
+                continue;
+            if (p > start) {
+                memcpy(p, ", ", 2);
+                p += 2;
+            }
+            memcpy(p, f->value.ptr, f->value.len);
+            p += f->value.len;
+        }
+        wf_str_t te = {start, (size_t)(p - start)};
+        /* Drop the final "chunked": the next hop's framing is ours to choose. */
+        if (m->body == WF_H1_BODY_CHUNKED) {
+            size_t end = te.len;
+            while (end > 0 && (te.ptr[end - 1] == ' ' || te.ptr[end - 1] == '\t'))
+                end--;
+            if (end >= 7 && wf_str_eq_nocase((wf_str_t){te.ptr + end - 7, 7}, WF_STR("chunked")))
+                end -= 7;
+            while (end > 0 && (te.ptr[end - 1] == ' ' || te.ptr[end - 1] == ',' ||
+                               te.ptr[end - 1] == '\t'))
+                end--;
+            te.len = end;
+        }
+        h->te_codings = te;
+    }
     h->status = m->status;
     h->method_id = m->method_id;
     h->minor = m->minor;

@@ -34,6 +34,8 @@ typedef struct wf_http_head {
     int64_t content_length; /* -1 when the body is not length-delimited */
     uint8_t body;           /* wf_h1_body_t: how the sender framed the body */
     wf_str_t upgrade;       /* h1 Upgrade value when the message upgrades */
+    wf_str_t te_codings;    /* h1 transfer codings other than the final chunked
+                             * ("gzip"): kept when re-framing, never dropped */
     wf_hfield_t *fields;    /* end-to-end fields only: hop-by-hop removed */
     uint32_t nfields;
     char *arena; /* owned: backs fields and every view above */
@@ -43,6 +45,9 @@ typedef struct wf_http_head {
  * Content-Length dropped) into h. Returns 0 or WF_ENOMEM. */
 int wf_http_head_from_h1(wf_http_head_t *h, const wf_h1_msg_t *m);
 void wf_http_head_free(wf_http_head_t *h);
+/* The authority of an absolute-form request-target ("http://a:1/x" → "a:1"),
+ * or an empty string for other forms. */
+wf_str_t wf_http_target_authority(wf_str_t target);
 
 /*
  * Collects fields one by one (HTTP/2 HEADERS, trailers) and then makes a
