@@ -479,8 +479,11 @@ static void c_io_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
         c_run(c);
         return;
     case C_IDLE:
-        /* The server closed (or spoke out of turn on) an idle connection. */
-        c_close(c, 0);
+        /* The server closed (or spoke out of turn on) an idle connection.
+         * A bare EPOLLOUT edge (ACKs freeing send-buffer space after the
+         * last request) says nothing about it: keep the connection. */
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            c_close(c, 0);
         return;
     case C_CLOSED:
         return;
