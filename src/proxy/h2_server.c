@@ -43,6 +43,7 @@ struct h2s_stream {
     bool res_submitted;     /* response HEADERS queued */
     bool deferred;          /* the data provider is waiting for bytes */
     bool done;              /* metrics recorded, exchange released */
+    bool pending_forward;   /* head complete; forwarded after this read batch */
     size_t unacked;         /* received bytes whose window is not returned yet */
     size_t labels_len;
     char labels[512];
@@ -62,6 +63,9 @@ struct wf_h2s {
     bool draining;
     bool final_goaway;
     bool in_run;         /* re-entrancy guard */
+    int32_t goaway_last; /* last-stream-id of a GOAWAY we sent (INT32_MAX: none) */
+    int32_t max_client_stream; /* highest stream id the client opened */
+    uint32_t bombs;      /* header lists over the limit on this connection */
     wf_defer_t free_defer;
 };
 
@@ -97,8 +101,9 @@ static void stream_finish(h2s_stream_t *st, bool cancel, uint32_t code)
     int grpc = x->grpc ? wf_exchange_grpc_status(x) : -1;
     if (x->grpc && grpc < 0 && answered && !x->res_ready)
         grpc = 14; /* UNAVAILABLE, as the proxy answered */
-    wf_http_metrics_response(w->metrics, (wf_str_t){st->labels, st->labels_len}, status, latency,
-                             grpc, x->error, w->loop.now);
+    if (st->labels_len > 0) /* counted as a request (forwarded) */
+        wf_http_metrics_response(w->metrics, (wf_str_t){st->labels, st->labels_len}, status,
+                                 latency, grpc, x->error, w->loop.now);
     if (cancel && x->up != NULL)
         wf_h2c_cancel(w, x, code ? code : NGHTTP2_CANCEL);
     x->down = NULL;
@@ -267,6 +272,8 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
         return 0;
     if (h->draining && h->final_goaway)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (f->hd.stream_id > h->max_client_stream)
+        h->max_client_stream = f->hd.stream_id;
     h2s_stream_t *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR */
@@ -289,8 +296,19 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     h2s_stream_t *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (st == NULL)
         return 0;
-    if (st->hb.bytes + namelen + valuelen + 32 > WF_H2_MAX_HEADER_LIST)
+    if (st->hb.bytes + namelen + valuelen + 32 > WF_H2_MAX_HEADER_LIST) {
+        /* A header list past our advertised limit: reset the stream; a
+         * client that keeps doing it (an HPACK bomb costs us decoding CPU
+         * per header block) loses the connection. */
+        wf_h2s_t *h = user;
+        if (++h->bombs > 4 && !h->calm_goaway) {
+            h->calm_goaway = true;
+            wf_log_info("%s: h2 client keeps sending oversized header lists; closing",
+                        h->conn->side->name);
+            nghttp2_session_terminate_session(ng, NGHTTP2_ENHANCE_YOUR_CALM);
+        }
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+    }
     wf_head_builder_add(&st->hb, (wf_str_t){(const char *)name, namelen},
                         (wf_str_t){(const char *)value, valuelen});
     return 0;
@@ -315,27 +333,78 @@ static void stream_start(wf_h2s_t *h, h2s_stream_t *st, bool end_stream)
               wf_str_eq_nocase((wf_str_t){ct->value.ptr, 16}, WF_STR("application/grpc"));
     st->x = x;
 
-    const bool in = c->side->dir == WF_DIR_INBOUND;
-    wf_http_labels_t l = {
-        .direction = c->side->name,
-        .authority = x->req.authority,
-        .target = &c->orig_dst,
-        .tls = "no_identity",
-        .no_tls_reason = in ? "no_tls_from_remote" : "not_provided_by_service_discovery",
-        .srv_name = in ? w->proxy->cfg.inbound_default_policy : NULL,
-    };
-    st->labels_len =
-        wf_http_metrics_request(w->metrics, &l, st->labels, sizeof(st->labels), w->loop.now);
-    wf_addr_t target;
-    if (in)
-        wf_addr_loopback4(&target, wf_addr_port(&c->orig_dst));
-    else
-        target = c->orig_dst;
-    int err = wf_h2c_forward(w, c->side, x, &target);
-    if (err != 0) {
-        x->error = WF_HTTP_E_CONNECT;
-        stream_progress(st);
+    st->pending_forward = true;
+}
+
+/*
+ * Sends the streams whose heads arrived in the last read batch upstream.
+ * Deferred to after the batch's replies were written so that a GOAWAY we
+ * sent meanwhile (budget, nghttp2's own limits) is known: streams above
+ * its last-stream-id were "not processed" (RFC 9113 §6.8) and must not
+ * reach the application, or a retrying client would run them twice.
+ */
+static void forward_pending(wf_h2s_t *h)
+{
+    wf_pconn_t *c = h->conn;
+    wf_worker_t *w = c->worker;
+    for (h2s_stream_t *st = h->streams; st != NULL; st = st->next) {
+        if (!st->pending_forward)
+            continue;
+        st->pending_forward = false;
+        wf_exchange_t *x = st->x;
+        if (x == NULL)
+            continue;
+        if (st->id > h->goaway_last) {
+            st->done = true;
+            st->x = NULL;
+            x->down = NULL;
+            wf_exchange_put(x, &w->pool);
+            nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM);
+            continue;
+        }
+        const bool in = c->side->dir == WF_DIR_INBOUND;
+        wf_http_labels_t l = {
+            .direction = c->side->name,
+            .authority = x->req.authority,
+            .target = &c->orig_dst,
+            .tls = "no_identity",
+            .no_tls_reason = in ? "no_tls_from_remote" : "not_provided_by_service_discovery",
+            .srv_name = in ? w->proxy->cfg.inbound_default_policy : NULL,
+        };
+        st->labels_len =
+            wf_http_metrics_request(w->metrics, &l, st->labels, sizeof(st->labels), w->loop.now);
+        wf_addr_t target;
+        if (in)
+            wf_addr_loopback4(&target, wf_addr_port(&c->orig_dst));
+        else
+            target = c->orig_dst;
+        int err = wf_h2c_forward(w, c->side, x, &target);
+        if (err != 0) {
+            x->error = WF_HTTP_E_CONNECT;
+            stream_progress(st);
+        }
     }
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *user)
+{
+    wf_h2s_t *h = user;
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.last_stream_id < h->goaway_last)
+        h->goaway_last = f->goaway.last_stream_id;
+    return 0;
+}
+
+/* RFC 9113 §5.1.1: a client stream id lower than one already used is a
+ * connection error; nghttp2 would silently ignore such a HEADERS. */
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user)
+{
+    wf_h2s_t *h = user;
+    if (hd->type == NGHTTP2_HEADERS && (hd->stream_id & 1) &&
+        hd->stream_id < h->max_client_stream && nghttp2_session_find_stream(ng, hd->stream_id) == NULL) {
+        nghttp2_session_terminate_session(ng, NGHTTP2_PROTOCOL_ERROR);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    return 0;
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user)
@@ -441,6 +510,8 @@ static nghttp2_session_callbacks *server_callbacks(void)
         nghttp2_session_callbacks_set_on_frame_recv_callback(c, on_frame_recv);
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, on_data_chunk);
         nghttp2_session_callbacks_set_on_stream_close_callback(c, on_stream_close);
+        nghttp2_session_callbacks_set_on_frame_send_callback(c, on_frame_send);
+        nghttp2_session_callbacks_set_on_begin_frame_callback(c, on_begin_frame);
         cbs = c;
     }
     return cbs;
@@ -492,6 +563,10 @@ static void h2s_run(wf_h2s_t *h)
             wf_buf_consume(in, &c->worker->pool, (size_t)n);
         }
         rc = h2s_flush(h);
+        if (rc != 0 && rc != WF_EAGAIN)
+            break;
+        forward_pending(h);
+        rc = h2s_flush(h); /* refusals just queued */
         if (rc != 0 && rc != WF_EAGAIN)
             break;
         rc = 0;
@@ -548,6 +623,7 @@ int wf_h2s_start(wf_pconn_t *c)
         return WF_ENOMEM;
     h->conn = c;
     h->budget_start = c->worker->loop.now;
+    h->goaway_last = INT32_MAX;
     nghttp2_option *opt = wf_h2_options(true);
     nghttp2_session_callbacks *cbs = server_callbacks();
     if (opt == NULL || cbs == NULL || nghttp2_session_server_new2(&h->ng, cbs, h, opt) != 0) {
