@@ -1256,7 +1256,10 @@ def _(R, c, path):
             break
     c.wait(lambda: c.closed, 3)
     g = c.goaway()
-    ok = bool(c.closed or c.send_error) and (g is None or g.error_code != 0) and sent < 50000
+    # 450 KB of empty frames can sit in socket buffers before a slow (ASan)
+    # proxy reads any of it, so "closed before all were sent" is timing, not
+    # behaviour; what must hold is the close with an error and bounded RSS.
+    ok = bool(c.closed or c.send_error) and (g is None or g.error_code != 0)
     return "%s after %d sent; RSS %s" % (c.summary(), sent, R.rss_text()), ok and R.rss_ok()
 
 
