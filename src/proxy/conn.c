@@ -12,6 +12,7 @@
  * Owner: the worker thread that accepted the socket.
  */
 #include "conn.h"
+#include "http_metrics.h"
 
 #include "core/log.h"
 #include "core/time.h"
@@ -396,4 +397,16 @@ void wf_pconn_drain(wf_pconn_t *c)
 wf_pconn_t *wf_pconn_next(wf_pconn_t *c)
 {
     return c->next;
+}
+
+size_t wf_pconn_http_labels(const wf_pconn_t *c, char *out, size_t outlen)
+{
+    const bool in = c->side->dir == WF_DIR_INBOUND;
+    wf_http_labels_t l = {
+        .target = &c->orig_dst,
+        .tls = "no_identity",
+        .no_tls_reason = in ? "no_tls_from_remote" : "not_provided_by_service_discovery",
+        .srv_name = in ? c->worker->proxy->cfg.inbound_default_policy : NULL,
+    };
+    return wf_http_metrics_conn_labels(&l, out, outlen);
 }

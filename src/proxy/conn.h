@@ -49,6 +49,9 @@ void wf_pconn_close(wf_pconn_t *c, int err);
  * c->relay buffers may already hold bytes to forward. */
 void wf_pconn_relay_start(wf_pconn_t *c);
 
+/* The HTTP metric labels shared by every request on c (target, tls, srv). */
+size_t wf_pconn_http_labels(const wf_pconn_t *c, char *out, size_t outlen);
+
 /* h1_server.c */
 int wf_h1s_start(wf_pconn_t *c);
 void wf_h1s_on_events(wf_pconn_t *c);

@@ -524,7 +524,10 @@ static int forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
                 wf_timer_stop(&w->loop, &c->timer);
                 c->state = C_ACTIVE;
                 c_attach(c, x);
-                c_run(c);
+                /* Not c_run() now: the caller is still reading the request
+                 * body into the pipe; the deferred wake sends head and body
+                 * in one write (one wake-up for the server, not two). */
+                wf_exchange_wake_up(x);
                 return 0;
             }
         }

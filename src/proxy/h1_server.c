@@ -63,6 +63,8 @@ struct wf_h1s {
     size_t out_off;
     size_t labels_len;
     char labels[512]; /* the exchange's metric labels */
+    size_t conn_labels_len;
+    char conn_labels[320]; /* the labels every request of this connection shares */
     wf_defer_t free_defer; /* frees h after any wake already queued for it */
 };
 
@@ -238,16 +240,9 @@ static void exchange_start(wf_h1s_t *h, size_t head_len)
         wf_addr_loopback4(&target, wf_addr_port(&c->orig_dst));
     else
         target = c->orig_dst;
-    wf_http_labels_t l = {
-        .direction = c->side->name,
-        .authority = x->req.authority,
-        .target = &c->orig_dst,
-        .tls = "no_identity",
-        .no_tls_reason = in ? "no_tls_from_remote" : "not_provided_by_service_discovery",
-        .srv_name = in ? w->proxy->cfg.inbound_default_policy : NULL,
-    };
-    h->labels_len =
-        wf_http_metrics_request(w->metrics, &l, h->labels, sizeof(h->labels), w->loop.now);
+    h->labels_len = wf_http_metrics_request(w->metrics, c->side->name, x->req.authority,
+                                            (wf_str_t){h->conn_labels, h->conn_labels_len},
+                                            h->labels, sizeof(h->labels), w->loop.now);
 
     bool has_body = m->body == WF_H1_BODY_CHUNKED ||
                     (m->body == WF_H1_BODY_LENGTH && m->content_length > 0);
@@ -666,6 +661,7 @@ int wf_h1s_start(wf_pconn_t *c)
         return WF_ENOMEM;
     h->conn = c;
     h->side.ops = &h1s_side_ops;
+    h->conn_labels_len = wf_pconn_http_labels(c, h->conn_labels, sizeof(h->conn_labels));
     wf_h1_request_init(&h->parser, h->fields, WF_H1_MAX_FIELDS);
     c->h1 = h;
     wf_timer_start(&c->worker->loop, &c->timer, H1S_IDLE_MS);

@@ -66,6 +66,8 @@ struct wf_h2s {
     int32_t goaway_last; /* last-stream-id of a GOAWAY we sent (INT32_MAX: none) */
     int32_t max_client_stream; /* highest stream id the client opened */
     uint32_t bombs;      /* header lists over the limit on this connection */
+    size_t conn_labels_len;
+    char conn_labels[320]; /* metric labels every stream of this connection shares */
     wf_defer_t free_defer;
 };
 
@@ -363,16 +365,9 @@ static void forward_pending(wf_h2s_t *h)
             continue;
         }
         const bool in = c->side->dir == WF_DIR_INBOUND;
-        wf_http_labels_t l = {
-            .direction = c->side->name,
-            .authority = x->req.authority,
-            .target = &c->orig_dst,
-            .tls = "no_identity",
-            .no_tls_reason = in ? "no_tls_from_remote" : "not_provided_by_service_discovery",
-            .srv_name = in ? w->proxy->cfg.inbound_default_policy : NULL,
-        };
-        st->labels_len =
-            wf_http_metrics_request(w->metrics, &l, st->labels, sizeof(st->labels), w->loop.now);
+        st->labels_len = wf_http_metrics_request(w->metrics, c->side->name, x->req.authority,
+                                                 (wf_str_t){h->conn_labels, h->conn_labels_len},
+                                                 st->labels, sizeof(st->labels), w->loop.now);
         wf_addr_t target;
         if (in)
             wf_addr_loopback4(&target, wf_addr_port(&c->orig_dst));
@@ -622,6 +617,7 @@ int wf_h2s_start(wf_pconn_t *c)
     if (h == NULL)
         return WF_ENOMEM;
     h->conn = c;
+    h->conn_labels_len = wf_pconn_http_labels(c, h->conn_labels, sizeof(h->conn_labels));
     h->budget_start = c->worker->loop.now;
     h->goaway_last = INT32_MAX;
     nghttp2_option *opt = wf_h2_options(true);

@@ -39,31 +39,52 @@ static size_t put_escaped(char *out, size_t room, wf_str_t v)
     return n;
 }
 
-size_t wf_http_metrics_request(wf_metrics_shard_t *shard, const wf_http_labels_t *l, char *out,
-                               size_t outlen, uint64_t now_ms)
+size_t wf_http_metrics_conn_labels(const wf_http_labels_t *l, char *out, size_t outlen)
 {
     char addr[WF_ADDR_STRLEN], ip[WF_ADDR_STRLEN];
     wf_addr_format(l->target, addr, sizeof(addr));
     wf_addr_format_ip(l->target, ip, sizeof(ip));
     unsigned port = wf_addr_port(l->target);
-    size_t n = (size_t)snprintf(out, outlen, "direction=\"%s\",authority=\"", l->direction);
+    int n = snprintf(out, outlen, "target_addr=\"%s\",target_ip=\"%s\",target_port=\"%u\",tls=\"%s\"",
+                     addr, ip, port, l->tls);
+    if (n > 0 && l->no_tls_reason != NULL && (size_t)n < outlen)
+        n += snprintf(out + n, outlen - (size_t)n, ",no_tls_reason=\"%s\"", l->no_tls_reason);
+    if (n > 0 && l->srv_name != NULL && (size_t)n < outlen)
+        n += snprintf(out + n, outlen - (size_t)n,
+                      ",srv_group=\"\",srv_kind=\"default\",srv_name=\"%s\",srv_port=\"%u\"",
+                      l->srv_name, port);
+    return n < 0 ? 0 : WF_MIN((size_t)n, outlen - 1);
+}
+
+/* Bounded appends: the per-request label strings are assembled with
+ * memcpy, not printf (a printf per request showed up in profiles). */
+static size_t put(char *out, size_t n, size_t cap, const char *p, size_t len)
+{
+    if (n + len > cap)
+        len = cap > n ? cap - n : 0;
+    memcpy(out + n, p, len);
+    return n + len;
+}
+
+#define PUTS(lit) (n = put(out, n, cap, (lit), sizeof(lit) - 1))
+
+size_t wf_http_metrics_request(wf_metrics_shard_t *shard, const char *direction,
+                               wf_str_t authority, wf_str_t conn_labels, char *out, size_t outlen,
+                               uint64_t now_ms)
+{
+    size_t cap = outlen - 1, n = 0;
+    PUTS("direction=\"");
+    n = put(out, n, cap, direction, strlen(direction));
+    PUTS("\",authority=\"");
     /* An authority longer than 253 bytes is no DNS name: cut it so a
      * hostile client cannot inflate every series. */
-    wf_str_t auth = l->authority;
-    if (auth.len > 253)
-        auth.len = 253;
-    n += put_escaped(out + n, outlen - n - 256, auth);
-    n += (size_t)snprintf(out + n, outlen - n,
-                          "\",target_addr=\"%s\",target_ip=\"%s\",target_port=\"%u\",tls=\"%s\"",
-                          addr, ip, port, l->tls);
-    if (l->no_tls_reason != NULL)
-        n += (size_t)snprintf(out + n, outlen - n, ",no_tls_reason=\"%s\"", l->no_tls_reason);
-    if (l->srv_name != NULL)
-        n += (size_t)snprintf(out + n, outlen - n,
-                              ",srv_group=\"\",srv_kind=\"default\",srv_name=\"%s\","
-                              "srv_port=\"%u\"",
-                              l->srv_name, port);
-    n = WF_MIN(n, outlen - 1);
+    if (authority.len > 253)
+        authority.len = 253;
+    if (n + 2 * authority.len + 4 + conn_labels.len <= cap)
+        n += put_escaped(out + n, 2 * authority.len + 2, authority);
+    PUTS("\",");
+    n = put(out, n, cap, conn_labels.ptr, conn_labels.len);
+    out[n] = '\0';
     wf_series_t *s = wf_metrics_get(shard, &fam_request_total, (wf_str_t){out, n});
     wf_counter_add(s, 1);
     wf_metrics_put(shard, s, now_ms);
@@ -89,34 +110,48 @@ static const char *error_label(wf_http_error_t e)
     return "unexpected";
 }
 
+/* Decimal digits of v into out (which has room); returns the length. */
+static size_t put_uint(char *out, unsigned v)
+{
+    char tmp[12];
+    size_t k = 0;
+    do {
+        tmp[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < k; i++)
+        out[i] = tmp[k - 1 - i];
+    return k;
+}
+
 void wf_http_metrics_response(wf_metrics_shard_t *shard, wf_str_t base, uint16_t status,
                               double latency_ms, int grpc_status, wf_http_error_t error,
                               uint64_t now_ms)
 {
-    char labels[1024];
-    char code[8] = "";
+    char out[1024];
+    size_t cap = sizeof(out) - 16, n = 0;
+    n = put(out, n, cap, base.ptr, base.len);
+    PUTS(",status_code=\"");
     if (status != 0)
-        snprintf(code, sizeof(code), "%u", status);
-    int n = snprintf(labels, sizeof(labels), "%.*s,status_code=\"%s\"", (int)base.len, base.ptr,
-                     code);
-    if (n <= 0 || (size_t)n >= sizeof(labels))
-        return;
+        n += put_uint(out + n, status);
+    PUTS("\"");
     if (latency_ms >= 0) {
-        wf_series_t *h = wf_metrics_get(shard, &fam_response_latency, (wf_str_t){labels, (size_t)n});
+        wf_series_t *h = wf_metrics_get(shard, &fam_response_latency, (wf_str_t){out, n});
         wf_histogram_observe(h, latency_ms);
         wf_metrics_put(shard, h, now_ms);
     }
     bool failure = error != WF_HTTP_OK || status >= 500 || status == 0 || grpc_status > 0;
-    char grpc[12] = "";
+    if (failure)
+        PUTS(",classification=\"failure\",grpc_status=\"");
+    else
+        PUTS(",classification=\"success\",grpc_status=\"");
     if (grpc_status >= 0)
-        snprintf(grpc, sizeof(grpc), "%d", grpc_status);
-    int m = snprintf(labels + n, sizeof(labels) - (size_t)n,
-                     ",classification=\"%s\",grpc_status=\"%s\",error=\"%s\"",
-                     failure ? "failure" : "success", grpc, error_label(error));
-    if (m <= 0 || (size_t)(n + m) >= sizeof(labels))
-        return;
-    wf_series_t *s =
-        wf_metrics_get(shard, &fam_response_total, (wf_str_t){labels, (size_t)(n + m)});
+        n += put_uint(out + n, (unsigned)grpc_status);
+    PUTS("\",error=\"");
+    const char *el = error_label(error);
+    n = put(out, n, cap, el, strlen(el));
+    PUTS("\"");
+    wf_series_t *s = wf_metrics_get(shard, &fam_response_total, (wf_str_t){out, n});
     wf_counter_add(s, 1);
     wf_metrics_put(shard, s, now_ms);
 }

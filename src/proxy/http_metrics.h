@@ -18,17 +18,21 @@
 void wf_http_metrics_register(void);
 
 typedef struct wf_http_labels {
-    const char *direction;
-    wf_str_t authority;
     const wf_addr_t *target;
     const char *tls;
     const char *no_tls_reason;
     const char *srv_name; /* inbound only */
 } wf_http_labels_t;
 
-/* Counts the request and remembers its base labels in `out` (≥ 512 bytes). */
-size_t wf_http_metrics_request(wf_metrics_shard_t *shard, const wf_http_labels_t *l, char *out,
-                               size_t outlen, uint64_t now_ms);
+/* The labels that are the same for every request of a connection (target,
+ * tls, srv), rendered once when the connection starts. */
+size_t wf_http_metrics_conn_labels(const wf_http_labels_t *l, char *out, size_t outlen);
+
+/* Counts a request; writes its full label set (direction, authority and
+ * the connection's labels) into `out` (≥ 512 bytes) for its response. */
+size_t wf_http_metrics_request(wf_metrics_shard_t *shard, const char *direction,
+                               wf_str_t authority, wf_str_t conn_labels, char *out, size_t outlen,
+                               uint64_t now_ms);
 
 /*
  * Counts the end of an exchange: its response status (0 if none was

@@ -186,19 +186,24 @@ void wf_loop_defer(wf_loop_t *loop, wf_defer_t *d, wf_defer_cb cb)
     loop->defer_tail = &d->next;
 }
 
+/* Deferred callbacks may queue more (a codec waking its peer, which wakes
+ * it back). Running a few rounds here saves an epoll_wait(0) round trip per
+ * hand-off on the request path; the bound keeps a callback that requeues
+ * itself from starving I/O: what is left runs next iteration. */
+#define DEFER_ROUNDS 8
+
 static void run_deferred(wf_loop_t *loop)
 {
-    /* Only the callbacks queued so far run now; any they queue run in the
-     * next iteration (which then does not block), so a callback that
-     * requeues itself cannot starve the loop. */
-    wf_defer_t *d = loop->defer_head;
-    loop->defer_head = NULL;
-    loop->defer_tail = &loop->defer_head;
-    while (d != NULL) {
-        wf_defer_t *next = d->next;
-        d->queued = false;
-        d->cb(loop, d);
-        d = next;
+    for (int round = 0; round < DEFER_ROUNDS && loop->defer_head != NULL; round++) {
+        wf_defer_t *d = loop->defer_head;
+        loop->defer_head = NULL;
+        loop->defer_tail = &loop->defer_head;
+        while (d != NULL) {
+            wf_defer_t *next = d->next;
+            d->queued = false;
+            d->cb(loop, d);
+            d = next;
+        }
     }
 }
 
