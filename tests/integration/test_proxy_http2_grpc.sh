@@ -7,7 +7,10 @@
 #  - nginx serving h2c: curl --http2-prior-knowledge download and upload
 #    (bodies identical both ways) and h2load with many concurrent streams;
 #  - golden metrics: gRPC status classification (grpc_status="0" success,
-#    "5" failure) on both proxies; h2 requests counted.
+#    "5" failure) on both proxies; h2 requests counted;
+#  - SIGTERM with gRPC calls in flight: the client-side proxy sends GOAWAY,
+#    the 10 in-flight calls (3 s each) all complete, it exits 0 well before
+#    its grace period.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -71,3 +74,21 @@ assert_ge "$(metric a response_total "$H_OUT,status_code=\"200\",classification=
   "a: h2 responses counted"
 assert_ge "$(metric b request_total "direction=\"inbound\",target_port=\"8082\"")" 2002 "b: h2 requests counted"
 assert_eq "$(in_pod a curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:4191/ready)" 200 "a: proxy ready after the load"
+
+# --- SIGTERM with HTTP/2 streams in flight ---------------------------------
+PA_PID=${PROXY_PID[a]}
+in_pod a "$PY" "$WT_LIB_DIR/helpers/grpc_peer.py" slow "$B:50051" 10 >"$T/slow.out" 2>&1 &
+SLOW=$!
+BG_PIDS+=("$SLOW")
+sleep 1 # the calls are in flight (each takes 3 s at the server)
+t0=$(now)
+kill -TERM "$PA_PID"
+wait "$SLOW" || true
+cat "$T/slow.out"
+grep -q '^slow ok 10$' "$T/slow.out" || fail "in-flight gRPC calls failed across SIGTERM"
+_ok "10 in-flight gRPC calls completed across the proxy's SIGTERM"
+wait_pid_exit "$PA_PID" 10
+elapsed=$(calc "$(now) - $t0")
+log "proxy a exited ($WAIT_RC), ${elapsed}s after SIGTERM (grace period 2m)"
+assert_eq "$WAIT_RC" 0 "proxy a exit status after the drain"
+assert_lt "$elapsed" 30 "proxy a exited once its streams were done, not at the grace deadline"

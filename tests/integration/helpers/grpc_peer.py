@@ -4,6 +4,8 @@
   grpc_peer.py server PORT        serve service t.T on 127.0.0.1:PORT
   grpc_peer.py client HOST:PORT   run every case against it; exit 1 on any
                                   mismatch, printing one line per case
+  grpc_peer.py slow HOST:PORT N   N concurrent 3 s calls on one channel; prints
+                                  "slow ok N" if every one returned "late"
 
 Methods (raw bytes, no protobuf needed): U unary (reverses; b"fail" aborts
 NOT_FOUND with a message), S server-streaming, C client-streaming (sums
@@ -109,8 +111,24 @@ def client(target):
     return 1 if failures else 0
 
 
+def slow_calls(target, n):
+    ch = grpc.insecure_channel(target)
+    slow = ch.unary_unary("/t.T/Slow", IDENT, IDENT)
+    futs = [slow.future(b"x", timeout=20) for _ in range(n)]
+    ok = 0
+    for f in futs:
+        try:
+            ok += f.result() == b"late"
+        except grpc.RpcError as e:
+            print("slow call failed:", e.code(), e.details())
+    print("slow ok %d" % ok)
+    return 0 if ok == n else 1
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         serve(int(sys.argv[2]))
+    elif sys.argv[1] == "slow":
+        sys.exit(slow_calls(sys.argv[2], int(sys.argv[3])))
     else:
         sys.exit(client(sys.argv[2]))
