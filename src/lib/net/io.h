@@ -10,7 +10,9 @@
  * negative error (-errno or WF_E*). A layer sets WF_IO_F_DRAINED when it
  * knows a further recv would only return WF_EAGAIN (a short read from the
  * kernel), saving the syscall that edge-triggered loops otherwise spend
- * discovering it.
+ * discovering it. A layer that buffers input itself (TLS keeps decrypted
+ * and not-yet-decrypted bytes) sets it only when its own buffer is empty
+ * too, since no readiness edge will announce bytes it already holds.
  */
 #ifndef WF_NET_IO_H
 #define WF_NET_IO_H
@@ -33,6 +35,21 @@ typedef struct wf_io_ops {
 
 #define WF_IO_F_DRAINED 0x1u /* the last recv emptied the kernel's queue */
 #define WF_IO_F_RDHUP 0x2u   /* the peer's FIN was seen (EPOLLRDHUP): read to EOF */
+/*
+ * Which readiness a WF_EAGAIN waits for. A socket's recv waits for readable
+ * and its send for writable, but a layer with its own protocol does not: a
+ * TLS recv may have a handshake or key-update message to write, a TLS send
+ * may have to read the peer's handshake first. A layer that can return
+ * WF_EAGAIN for the "other" direction sets exactly one of these two bits on
+ * every WF_EAGAIN it returns (from recv, send, shutdown, or its own calls
+ * such as wf_tls_handshake) and clears both on every other return. Neither
+ * bit set means the natural direction (the socket layer never sets them).
+ * Callers: on WF_EAGAIN from recv with WANT_WRITE, clear the end's WRITABLE
+ * (not READABLE) and retry the recv when the fd turns writable; likewise
+ * send with WANT_READ waits for readable.
+ */
+#define WF_IO_F_WANT_READ 0x4u  /* the last WF_EAGAIN waits for the fd to be readable */
+#define WF_IO_F_WANT_WRITE 0x8u /* the last WF_EAGAIN waits for the fd to be writable */
 
 struct wf_io {
     const wf_io_ops_t *ops;
