@@ -15,9 +15,16 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ID_SRV "web.ns.serviceaccount.identity.linkerd.cluster.local"
@@ -527,9 +534,307 @@ static void test_ctx_errors(void)
     wf_tls_ctx_unref(cctx);
 }
 
+/* ---- interop against the openssl CLI (--interop) ---- */
+
+static char tmpdir[] = "/tmp/weft-tls-interop-XXXXXX";
+
+static void write_file(const char *name, const char *data)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    fputs(data, f);
+    fclose(f);
+}
+
+static void write_key(const char *name, EVP_PKEY *key)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+    fclose(f);
+}
+
+static char *path_of(const char *name)
+{
+    static char bufs[8][256];
+    static int i;
+    char *b = bufs[i++ % 8];
+    snprintf(b, 256, "%s/%s", tmpdir, name);
+    return b;
+}
+
+typedef struct child {
+    pid_t pid;
+    int in; /* write end of its stdin */
+    char log[256];
+} child_t;
+
+/* Start `openssl args...` with stdin from a pipe, stdout+stderr to a log. */
+static bool spawn_openssl(child_t *ch, const char *logname, char *const argv[])
+{
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return false;
+    snprintf(ch->log, sizeof(ch->log), "%s/%s", tmpdir, logname);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pfd[0], 0);
+    posix_spawn_file_actions_addclose(&fa, pfd[1]);
+    posix_spawn_file_actions_addopen(&fa, 1, ch->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    int rc = posix_spawnp(&ch->pid, "openssl", &fa, NULL, argv, NULL);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pfd[0]);
+    ch->in = pfd[1];
+    if (rc != 0) {
+        close(pfd[1]);
+        return false;
+    }
+    return true;
+}
+
+/* Close its stdin and wait up to 5 s for it to exit; then kill it. Returns
+ * its exit status (or -1 if it had to be killed). */
+static int child_finish(child_t *ch)
+{
+    if (ch->in >= 0)
+        close(ch->in);
+    ch->in = -1;
+    for (int i = 0; i < 100; i++) {
+        int st;
+        if (waitpid(ch->pid, &st, WNOHANG) == ch->pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(50000);
+    }
+    kill(ch->pid, SIGKILL);
+    waitpid(ch->pid, NULL, 0);
+    return -1;
+}
+
+/* Wait up to 5 s for `needle` to appear in the child's log. */
+static bool log_has(const child_t *ch, const char *needle)
+{
+    static char buf[65536];
+    for (int i = 0; i < 100; i++) {
+        FILE *f = fopen(ch->log, "r");
+        if (f != NULL) {
+            size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+            fclose(f);
+            buf[n] = '\0';
+            if (strstr(buf, needle) != NULL)
+                return true;
+        }
+        usleep(50000);
+    }
+    fprintf(stderr, "--- %s lacks \"%s\":\n%s\n---\n", ch->log, needle, buf);
+    return false;
+}
+
+static int listen_local(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 4) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static int accept_within(int lfd, int ms)
+{
+    struct pollfd pf = {.fd = lfd, .events = POLLIN};
+    if (poll(&pf, 1, ms) != 1)
+        return -1;
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+    return fd;
+}
+
+static int connect_retry(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int i = 0; i < 100; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+            fcntl(fd, F_SETFL, O_NONBLOCK);
+            return fd;
+        }
+        close(fd);
+        usleep(50000);
+    }
+    return -1;
+}
+
+/* Wait for the one io's wanted readiness (100 ms at most). */
+static void wait_one(wf_io_t *io)
+{
+    struct pollfd pf = {.fd = io->fd,
+                        .events = (io->flags & WF_IO_F_WANT_WRITE) ? POLLOUT : POLLIN};
+    poll(&pf, 1, 100);
+}
+
+static int handshake_one(wf_io_t *io)
+{
+    int r = WF_EAGAIN;
+    for (int i = 0; i < 100 && r == WF_EAGAIN; i++) {
+        r = wf_tls_handshake(io);
+        if (r == WF_EAGAIN)
+            wait_one(io);
+    }
+    return r;
+}
+
+/* Read until EOF/error/limit; returns the last result (0 = clean EOF). */
+static ssize_t read_to_end(wf_io_t *io, char *buf, size_t cap, size_t *got)
+{
+    *got = 0;
+    for (int i = 0; i < 100; i++) {
+        ssize_t r = wf_io_recv(io, buf + *got, cap - *got);
+        if (r > 0) {
+            *got += (size_t)r;
+            if (*got == cap)
+                return r;
+            continue;
+        }
+        if (r != WF_EAGAIN)
+            return r;
+        wait_one(io);
+    }
+    return WF_ETIMEDOUT;
+}
+
+static char port_arg[64];
+
+/* Our server, an `openssl s_client` client. */
+static void test_interop_s_client(void)
+{
+    wf_tls_ctx_t *sctx = ctx_server(&srv, WF_TLS_CLIENT_AUTH_REQUIRED);
+    for (int v12 = 0; v12 < 2; v12++) {
+        int port, lfd = listen_local(&port);
+        CHECK(lfd >= 0);
+        snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%d", port);
+        char *argv[] = {"openssl", "s_client", "-connect", port_arg,
+                        v12 ? "-tls1_2" : "-tls1_3", "-cert", path_of("cli.pem"), "-key",
+                        path_of("cli.key"), "-CAfile", path_of("ca.pem"), "-verify_return_error",
+                        "-servername", ID_SRV, "-alpn", WF_TLS_ALPN_TRANSPORT, NULL};
+        child_t ch;
+        CHECK(spawn_openssl(&ch, v12 ? "s_client12.log" : "s_client.log", argv));
+        int fd = accept_within(lfd, 10000);
+        CHECK(fd >= 0);
+        const char *why = NULL;
+        wf_io_t *io = wf_tls_io_new_server(sctx, wf_io_socket_new(fd), &why);
+        int r = handshake_one(io);
+        if (v12) {
+            CHECK_EQ_INT(r, WF_EPROTO);
+            CHECK_EQ_STR(wf_tls_io_reason(io), "peer does not offer TLS 1.3");
+            CHECK(child_finish(&ch) != 0);
+        } else {
+            CHECK_EQ_INT(r, 0);
+            CHECK(wf_str_eq(wf_tls_io_peer_id(io), WF_STR(ID_CLI)));
+            CHECK(wf_str_eq(wf_tls_io_alpn(io), WF_STR(WF_TLS_ALPN_TRANSPORT)));
+            CHECK(wf_str_eq(wf_tls_io_sni(io), WF_STR(ID_SRV)));
+            CHECK_EQ_INT(wf_io_send(io, "hello-from-weft\n", 16), 16);
+            CHECK(log_has(&ch, "hello-from-weft"));
+            CHECK(log_has(&ch, "ALPN protocol: " WF_TLS_ALPN_TRANSPORT));
+            CHECK(log_has(&ch, "New, TLSv1.3"));
+            CHECK(log_has(&ch, "Verify return code: 0 (ok)"));
+            CHECK_EQ_INT(write(ch.in, "ping\n", 5), 5);
+            close(ch.in); /* s_client: stdin EOF -> close_notify */
+            ch.in = -1;
+            char buf[64];
+            size_t got;
+            CHECK_EQ_INT(read_to_end(io, buf, sizeof(buf), &got), 0);
+            CHECK(got == 5 && memcmp(buf, "ping\n", 5) == 0);
+            child_finish(&ch);
+        }
+        wf_io_destroy(io);
+        close(lfd);
+    }
+    wf_tls_ctx_unref(sctx);
+}
+
+/* Our client, an `openssl s_server` server (right cert, then wrong SAN). */
+static void test_interop_s_server(void)
+{
+    wf_tls_ctx_t *cctx = ctx_client(&cli);
+    for (int bad = 0; bad < 2; bad++) {
+        int port, lfd = listen_local(&port); /* pick a free port */
+        close(lfd);
+        snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%d", port);
+        char *argv[] = {"openssl", "s_server", "-accept", port_arg, "-tls1_3",
+                        "-cert", path_of(bad ? "srv2.pem" : "srv.pem"), "-key",
+                        path_of(bad ? "srv2.key" : "srv.key"), "-CAfile", path_of("ca.pem"),
+                        "-Verify", "2", "-verify_return_error", "-alpn",
+                        WF_TLS_ALPN_TRANSPORT, "-naccept", "1", NULL};
+        child_t ch;
+        CHECK(spawn_openssl(&ch, bad ? "s_server_bad.log" : "s_server.log", argv));
+        int fd = connect_retry(port);
+        CHECK(fd >= 0);
+        const char *why = NULL;
+        wf_io_t *io = wf_tls_io_new_client(cctx, wf_io_socket_new(fd), WF_STR(ID_SRV), &why);
+        int r = handshake_one(io);
+        if (bad) {
+            CHECK_EQ_INT(r, WF_EPROTO);
+            CHECK_EQ_STR(wf_tls_io_reason(io),
+                         "peer certificate identity does not match the expected identity");
+        } else {
+            CHECK_EQ_INT(r, 0);
+            CHECK(wf_str_eq(wf_tls_io_alpn(io), WF_STR(WF_TLS_ALPN_TRANSPORT)));
+            CHECK_EQ_INT(wf_io_send(io, "hello-s-server\n", 15), 15);
+            CHECK(log_has(&ch, "hello-s-server"));
+            CHECK_EQ_INT(write(ch.in, "bye\n", 4), 4); /* s_server relays stdin */
+            char buf[16];
+            size_t got;
+            read_to_end(io, buf, 4, &got);
+            CHECK(got == 4 && memcmp(buf, "bye\n", 4) == 0);
+            CHECK_EQ_INT(wf_io_shutdown(io), 0);
+        }
+        wf_io_destroy(io);
+        child_finish(&ch);
+    }
+    wf_tls_ctx_unref(cctx);
+}
+
+static int run_interop(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (mkdtemp(tmpdir) == NULL)
+        return 2;
+    write_file("ca.pem", ca.pem);
+    write_file("srv.pem", srv.pem);
+    write_key("srv.key", srv.key);
+    write_file("srv2.pem", srv2.pem);
+    write_key("srv2.key", srv2.key);
+    write_file("cli.pem", cli.pem);
+    write_key("cli.key", cli.key);
+    WF_RUN(test_interop_s_client);
+    WF_RUN(test_interop_s_server);
+    if (!getenv("WEFT_TEST_KEEP")) {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", tmpdir);
+    } else {
+        printf("kept %s\n", tmpdir);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     pki_init();
+    if (argc > 1 && strcmp(argv[1], "--interop") == 0) {
+        if (run_interop() != 0)
+            return 2;
+        pki_free();
+        return wf_test_done();
+    }
     WF_RUN(test_handshake_identity_alpn);
     WF_RUN(test_big_both_ways);
     WF_RUN(test_half_close);
