@@ -358,10 +358,27 @@ int wf_cert_check_signer(X509 *ca_cert, EVP_PKEY *ca_key, wf_cert_kind_t kind, t
     return 0;
 }
 
-/* Reads a whole (small) file into a memory BIO. */
-static int wf_cert_read_file(const char *path, BIO **out, char *err, size_t errlen)
+/* A file's contents and a read-only memory BIO over them (which does not own them). */
+typedef struct wf_cert_file {
+    char *data; /* owned; NUL-terminated; cleansed on free (may be a key) */
+    size_t len;
+    BIO *bio; /* owned */
+} wf_cert_file_t;
+
+static void wf_cert_file_free(wf_cert_file_t *f)
 {
-    *out = NULL;
+    BIO_free(f->bio);
+    if (f->data != NULL) {
+        OPENSSL_cleanse(f->data, f->len);
+        free(f->data);
+    }
+    memset(f, 0, sizeof(*f));
+}
+
+/* Reads a whole (small) regular file. */
+static int wf_cert_read_file(const char *path, wf_cert_file_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
@@ -401,59 +418,54 @@ static int wf_cert_read_file(const char *path, BIO **out, char *err, size_t errl
         got += (size_t)n;
     }
     close(fd);
+    buf[got] = '\0';
+    out->data = buf;
+    out->len = got;
     if (got == 0) {
-        free(buf);
+        wf_cert_file_free(out);
         wf_cert_errf(err, errlen, "%s: the file is empty", path);
         return WF_EINVAL;
     }
-    buf[got] = '\0';
-    BIO *bio = BIO_new(BIO_s_mem());
-    if (bio == NULL || BIO_write(bio, buf, (int)got) != (int)got) {
-        BIO_free(bio);
-        free(buf);
+    out->bio = BIO_new_mem_buf(buf, (int)got);
+    if (out->bio == NULL) {
+        wf_cert_file_free(out);
         return WF_ENOMEM;
     }
-    OPENSSL_cleanse(buf, got); /* may be a private key */
-    free(buf);
-    *out = bio;
     return 0;
 }
 
-/* True if the BIO's data contains `needle` (the BIO's read position is kept). */
-static bool wf_cert_bio_has(BIO *bio, const char *needle)
+/* True if the file's data contains `needle`. */
+static bool wf_cert_file_has(const wf_cert_file_t *f, const char *needle)
 {
-    char *data;
-    long n = BIO_get_mem_data(bio, &data);
-    return n > 0 && memmem(data, (size_t)n, needle, strlen(needle)) != NULL;
+    return memmem(f->data, f->len, needle, strlen(needle)) != NULL;
 }
 
 int wf_cert_load_certs(const char *path, STACK_OF(X509) **out, char *err, size_t errlen)
 {
     *out = NULL;
-    BIO *bio;
-    int rc = wf_cert_read_file(path, &bio, err, errlen);
+    wf_cert_file_t file;
+    int rc = wf_cert_read_file(path, &file, err, errlen);
     if (rc != 0)
         return rc;
-    /* Keep the data readable after PEM_read moves through it. */
-    BIO_set_flags(bio, BIO_FLAGS_MEM_RDONLY);
-    bool has_cert = wf_cert_bio_has(bio, "-----BEGIN CERTIFICATE-----") ||
-                    wf_cert_bio_has(bio, "-----BEGIN TRUSTED CERTIFICATE-----");
+    BIO *bio = file.bio;
+    bool has_cert = wf_cert_file_has(&file, "-----BEGIN CERTIFICATE-----") ||
+                    wf_cert_file_has(&file, "-----BEGIN TRUSTED CERTIFICATE-----");
     if (!has_cert) {
-        if (wf_cert_bio_has(bio, "PRIVATE KEY-----"))
+        if (wf_cert_file_has(&file, "PRIVATE KEY-----"))
             wf_cert_errf(err, errlen, "%s: holds a private key, not a certificate", path);
-        else if (wf_cert_bio_has(bio, "-----BEGIN "))
+        else if (wf_cert_file_has(&file, "-----BEGIN "))
             wf_cert_errf(err, errlen, "%s: holds PEM data but no CERTIFICATE block", path);
         else
             wf_cert_errf(err, errlen,
                          "%s: not a PEM certificate (no \"-----BEGIN CERTIFICATE-----\"; DER "
                          "files can be converted with `openssl x509 -inform der`)",
                          path);
-        BIO_free(bio);
+        wf_cert_file_free(&file);
         return WF_EINVAL;
     }
     STACK_OF(X509) *sk = sk_X509_new_null();
     if (sk == NULL) {
-        BIO_free(bio);
+        wf_cert_file_free(&file);
         return WF_ENOMEM;
     }
     for (;;) {
@@ -468,17 +480,17 @@ int wf_cert_load_certs(const char *path, STACK_OF(X509) **out, char *err, size_t
             wf_cert_errf(err, errlen, "%s: certificate #%d is corrupt: %s", path,
                          sk_X509_num(sk) + 1, wf_cert_ossl_reason());
             sk_X509_pop_free(sk, X509_free);
-            BIO_free(bio);
+            wf_cert_file_free(&file);
             return WF_EINVAL;
         }
         if (sk_X509_push(sk, x) <= 0) {
             X509_free(x);
             sk_X509_pop_free(sk, X509_free);
-            BIO_free(bio);
+            wf_cert_file_free(&file);
             return WF_ENOMEM;
         }
     }
-    BIO_free(bio);
+    wf_cert_file_free(&file);
     *out = sk;
     return 0;
 }
@@ -493,30 +505,30 @@ static int wf_cert_no_password(char *buf, int size, int rwflag, void *u)
 int wf_cert_load_key(const char *path, EVP_PKEY **out, char *err, size_t errlen)
 {
     *out = NULL;
-    BIO *bio;
-    int rc = wf_cert_read_file(path, &bio, err, errlen);
+    wf_cert_file_t file;
+    int rc = wf_cert_read_file(path, &file, err, errlen);
     if (rc != 0)
         return rc;
-    BIO_set_flags(bio, BIO_FLAGS_MEM_RDONLY);
-    if (wf_cert_bio_has(bio, "ENCRYPTED")) {
+    BIO *bio = file.bio;
+    if (wf_cert_file_has(&file, "ENCRYPTED")) {
         wf_cert_errf(err, errlen,
                      "%s: the key is encrypted; weft reads only unencrypted keys (decrypt it with "
                      "`openssl pkey -in %s -out plain.key`)",
                      path, path);
-        BIO_free(bio);
+        wf_cert_file_free(&file);
         return WF_EINVAL;
     }
-    if (!wf_cert_bio_has(bio, "PRIVATE KEY-----")) {
-        if (wf_cert_bio_has(bio, "-----BEGIN CERTIFICATE-----"))
+    if (!wf_cert_file_has(&file, "PRIVATE KEY-----")) {
+        if (wf_cert_file_has(&file, "-----BEGIN CERTIFICATE-----"))
             wf_cert_errf(err, errlen, "%s: holds a certificate, not a private key", path);
         else
             wf_cert_errf(err, errlen, "%s: not a PEM private key (no \"PRIVATE KEY\" block)", path);
-        BIO_free(bio);
+        wf_cert_file_free(&file);
         return WF_EINVAL;
     }
     bool asked = false;
     EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, wf_cert_no_password, &asked);
-    BIO_free(bio);
+    wf_cert_file_free(&file);
     if (key == NULL) {
         if (asked)
             wf_cert_errf(err, errlen, "%s: the key is encrypted; weft reads only unencrypted keys",
