@@ -26,10 +26,6 @@
 static void server_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events);
 static void conn_connect(wf_pconn_t *c);
 
-static void noop_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
-{
-}
-
 static wf_loop_t *conn_loop(wf_pconn_t *c)
 {
     return &c->worker->loop;
@@ -256,23 +252,6 @@ static void conn_connect(wf_pconn_t *c)
     wf_timer_start(conn_loop(c), &c->timer, c->side->connect_timeout_ms);
 }
 
-static void end_close(wf_pconn_t *c, wf_end_t *e, int err, bool reset)
-{
-    wf_tcp_metrics_close(c->worker->metrics, &e->metrics, err, conn_loop(c)->now);
-    if (e->io == NULL)
-        return;
-    if (reset) {
-        /* An abortive close sends RST: the far side learns the connection
-         * failed instead of seeing a clean end of stream. */
-        struct linger lg = {.l_onoff = 1, .l_linger = 0};
-        setsockopt(e->io->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    }
-    wf_watch_stop(conn_loop(c), &e->watch);
-    e->watch.cb = noop_cb; /* events already fetched this iteration */
-    wf_io_destroy(e->io);
-    e->io = NULL;
-}
-
 void wf_pconn_close(wf_pconn_t *c, int err)
 {
     if (c->state == PC_CLOSED)
@@ -285,8 +264,8 @@ void wf_pconn_close(wf_pconn_t *c, int err)
     }
     c->state = PC_CLOSED;
     wf_timer_stop(&w->loop, &c->timer);
-    end_close(c, &c->client, err, err != 0);
-    end_close(c, &c->server, err, err != 0);
+    wf_end_close(&c->client, &w->loop, w->metrics, err, err != 0);
+    wf_end_close(&c->server, &w->loop, w->metrics, err, err != 0);
     wf_relay_release(&c->relay, &w->pool);
     if (c->h1 != NULL)
         wf_h1s_free(c);

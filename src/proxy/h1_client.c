@@ -126,13 +126,7 @@ static void c_close(wf_h1c_t *c, int err)
     c->state = C_CLOSED;
     c_detach(c);
     wf_timer_stop(&w->loop, &c->timer);
-    wf_tcp_metrics_close(w->metrics, &c->end.metrics, err, w->loop.now);
-    if (c->end.io != NULL) {
-        wf_watch_stop(&w->loop, &c->end.watch);
-        c->end.watch.cb = noop_cb;
-        wf_io_destroy(c->end.io);
-        c->end.io = NULL;
-    }
+    wf_end_close(&c->end, &w->loop, w->metrics, err, false);
     wf_buf_release(&c->in, &w->pool);
     wf_loop_defer(&w->loop, &c->free_defer, c_free_cb);
 }

@@ -136,34 +136,12 @@ static ssize_t req_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t
     wf_exchange_t *x = st->x;
     if (x == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    wf_pool_t *pool = &st->conn->worker->pool;
-    size_t n = 0;
-    while (n < len) {
-        wf_str_t d = wf_pipe_peek(&x->req_body);
-        if (d.len == 0)
-            break;
-        size_t take = WF_MIN(d.len, len - n);
-        memcpy(buf + n, d.ptr, take);
-        wf_pipe_consume(&x->req_body, pool, take);
-        n += take;
-    }
-    if (n > 0)
+    uint64_t before = x->req_body.total - x->req_body.bytes;
+    ssize_t n = wf_h2_read_pipe(ng, id, &x->req_body, &x->req_trailers, &st->conn->worker->pool, buf, len, flags,
+                                &st->deferred);
+    if (x->req_body.total - x->req_body.bytes > before)
         wf_exchange_wake_down(x); /* the client gets its window back */
-    if (x->req_body.eof && x->req_body.bytes == 0) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (x->req_trailers.nfields > 0) {
-            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-            nghttp2_nv nva[x->req_trailers.nfields + 5];
-            size_t nn = wf_h2_head_nv(&x->req_trailers, false, nva, NULL);
-            nghttp2_submit_trailer(ng, id, nva, nn);
-        }
-        return (ssize_t)n;
-    }
-    if (n == 0) {
-        st->deferred = true;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    return (ssize_t)n;
+    return n;
 }
 
 /* --- nghttp2 callbacks ----------------------------------------------------- */
@@ -295,10 +273,6 @@ static nghttp2_session_callbacks *client_callbacks(void)
 
 /* --- connection -------------------------------------------------------------- */
 
-static void noop_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
-{
-}
-
 static void h2c_free_cb(wf_loop_t *loop, wf_defer_t *d)
 {
     wf_h2c_t *c = wf_container_of(d, wf_h2c_t, free_defer);
@@ -335,13 +309,7 @@ static void h2c_close(wf_h2c_t *c, int err)
     nghttp2_session_del(c->ng);
     c->ng = NULL;
     wf_timer_stop(&w->loop, &c->timer);
-    wf_tcp_metrics_close(w->metrics, &c->end.metrics, err, w->loop.now);
-    if (c->end.io != NULL) {
-        wf_watch_stop(&w->loop, &c->end.watch);
-        c->end.watch.cb = noop_cb;
-        wf_io_destroy(c->end.io);
-        c->end.io = NULL;
-    }
+    wf_end_close(&c->end, &w->loop, w->metrics, err, false);
     wf_buf_release(&c->in, &w->pool);
     wf_loop_defer(&w->loop, &c->free_defer, h2c_free_cb);
 }

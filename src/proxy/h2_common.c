@@ -69,3 +69,34 @@ size_t wf_h2_head_nv(const wf_http_head_t *h, bool request, nghttp2_nv *nva, cha
     }
     return n;
 }
+
+ssize_t wf_h2_read_pipe(nghttp2_session *ng, int32_t id, wf_pipe_t *body,
+                        const wf_http_head_t *trailers, wf_pool_t *pool, uint8_t *buf, size_t len,
+                        uint32_t *flags, bool *deferred)
+{
+    size_t n = 0;
+    while (n < len) {
+        wf_str_t d = wf_pipe_peek(body);
+        if (d.len == 0)
+            break;
+        size_t take = WF_MIN(d.len, len - n);
+        memcpy(buf + n, d.ptr, take);
+        wf_pipe_consume(body, pool, take);
+        n += take;
+    }
+    if (body->eof && body->bytes == 0) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (trailers->nfields > 0) {
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            nghttp2_nv nva[trailers->nfields + 5];
+            size_t nn = wf_h2_head_nv(trailers, false, nva, NULL);
+            nghttp2_submit_trailer(ng, id, nva, nn);
+        }
+        return (ssize_t)n;
+    }
+    if (n == 0) {
+        *deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    return (ssize_t)n;
+}

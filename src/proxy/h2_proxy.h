@@ -29,6 +29,16 @@ nghttp2_option *wf_h2_options(bool server);
  * head->nfields + 5 entries; returns the count. */
 size_t wf_h2_head_nv(const wf_http_head_t *h, bool request, nghttp2_nv *nva, char *status_buf);
 
+/*
+ * The body of a DATA frame for an nghttp2 data provider: up to len bytes
+ * from `body`; at its end sets the EOF flag and submits `trailers` (if
+ * any) instead of ending the stream on DATA. An empty, unfinished pipe
+ * sets *deferred and returns NGHTTP2_ERR_DEFERRED (resume_data later).
+ */
+ssize_t wf_h2_read_pipe(nghttp2_session *ng, int32_t id, wf_pipe_t *body,
+                        const wf_http_head_t *trailers, wf_pool_t *pool, uint8_t *buf, size_t len,
+                        uint32_t *flags, bool *deferred);
+
 /* h2_client.c: as wf_h1c_forward, over HTTP/2 prior knowledge (h2c). */
 int wf_h2c_forward(wf_worker_t *w, const wf_side_t *side, wf_exchange_t *x,
                    const wf_addr_t *target);

@@ -147,34 +147,12 @@ static ssize_t res_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t
     wf_exchange_t *x = st->x;
     if (x == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    wf_pool_t *pool = &h2s_worker(st->h2)->pool;
-    size_t n = 0;
-    while (n < len) {
-        wf_str_t d = wf_pipe_peek(&x->res_body);
-        if (d.len == 0)
-            break;
-        size_t take = WF_MIN(d.len, len - n);
-        memcpy(buf + n, d.ptr, take);
-        wf_pipe_consume(&x->res_body, pool, take);
-        n += take;
-    }
-    if (n > 0)
+    uint64_t before = x->res_body.total - x->res_body.bytes;
+    ssize_t n = wf_h2_read_pipe(ng, id, &x->res_body, &x->res_trailers, &h2s_worker(st->h2)->pool, buf, len, flags,
+                                &st->deferred);
+    if (x->res_body.total - x->res_body.bytes > before)
         wf_exchange_wake_up(x); /* the upstream gives its window back */
-    if (x->res_body.eof && x->res_body.bytes == 0) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (x->res_trailers.nfields > 0) {
-            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-            nghttp2_nv nva[x->res_trailers.nfields + 5];
-            size_t nn = wf_h2_head_nv(&x->res_trailers, false, nva, NULL);
-            nghttp2_submit_trailer(ng, id, nva, nn);
-        }
-        return (ssize_t)n;
-    }
-    if (n == 0) {
-        st->deferred = true;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    return (ssize_t)n;
+    return n;
 }
 
 /* A proxy-made answer: gRPC callers get a trailers-only UNAVAILABLE. */

@@ -1,5 +1,7 @@
 #include "relay.h"
 
+#include <sys/socket.h>
+
 void wf_end_on_events(wf_end_t *end, uint32_t events)
 {
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -125,4 +127,23 @@ void wf_relay_release(wf_relay_t *r, wf_pool_t *pool)
 {
     wf_buf_release(&r->ab.buf, pool);
     wf_buf_release(&r->ba.buf, pool);
+}
+
+static void end_noop_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
+{
+}
+
+void wf_end_close(wf_end_t *e, wf_loop_t *loop, wf_metrics_shard_t *shard, int err, bool reset)
+{
+    wf_tcp_metrics_close(shard, &e->metrics, err, loop->now);
+    if (e->io == NULL)
+        return;
+    if (reset) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(e->io->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    wf_watch_stop(loop, &e->watch);
+    e->watch.cb = end_noop_cb;
+    wf_io_destroy(e->io);
+    e->io = NULL;
 }

@@ -40,6 +40,14 @@ void wf_end_on_events(wf_end_t *end, uint32_t events);
  */
 int wf_end_flush(wf_end_t *end, wf_sbuf_t *out, size_t *off);
 
+/*
+ * Closes an end: counts the close in its metrics (err 0 = success), stops
+ * its watch (events already fetched this iteration go to a no-op) and
+ * destroys its io stack. `reset` closes abortively (RST), so the far side
+ * learns of a failure instead of seeing a clean end of stream.
+ */
+void wf_end_close(wf_end_t *end, wf_loop_t *loop, wf_metrics_shard_t *shard, int err, bool reset);
+
 #define WF_FLOW_F_EOF 0x1u  /* the source reached EOF */
 #define WF_FLOW_F_SHUT 0x2u /* the sink was shut down (FIN sent) */
 
