@@ -14,10 +14,10 @@
 #define TLS_VERIFY_DEPTH 4
 
 struct wf_tls_ctx {
-    SSL_CTX *ssl_ctx;     /* owned */
-    unsigned char *alpn;  /* owned: ALPN list in wire format (RFC 7301 §3.1) */
+    SSL_CTX *ssl_ctx;    /* owned */
+    unsigned char *alpn; /* owned: ALPN list in wire format (RFC 7301 §3.1) */
     size_t alpn_len;
-    unsigned refs;        /* connections + creator; owner thread only */
+    unsigned refs; /* connections + creator; owner thread only */
     bool server;
 };
 
@@ -239,8 +239,7 @@ wf_tls_ctx_t *wf_tls_ctx_new_client(const wf_tls_ctx_conf_t *conf, const char **
     return ctx_new(conf, false, why);
 }
 
-int wf_tls_ctx_set_cert(wf_tls_ctx_t *ctx, wf_str_t cert_chain_pem, EVP_PKEY *key,
-                        const char **why)
+int wf_tls_ctx_set_cert(wf_tls_ctx_t *ctx, wf_str_t cert_chain_pem, EVP_PKEY *key, const char **why)
 {
     const char *dummy;
     return use_cert(ctx->ssl_ctx, cert_chain_pem, key, why ? why : &dummy);

@@ -48,8 +48,8 @@ typedef struct wf_tls_ctx_conf {
     /* borrowed: leaf first, then intermediates. A client ctx may have none
      * (empty cert and NULL key): it then presents no certificate. */
     wf_str_t cert_chain_pem;
-    EVP_PKEY *key; /* borrowed: the ctx takes its own reference */
-    wf_str_t trust_pem;      /* borrowed: one or more trust anchors */
+    EVP_PKEY *key;      /* borrowed: the ctx takes its own reference */
+    wf_str_t trust_pem; /* borrowed: one or more trust anchors */
     /* borrowed: ALPN protocols, preferred first. A client offers them all; a
      * server picks the first of its list the client offers, and proceeds
      * without ALPN if the client offers none of them (non-mesh clients). */

@@ -16,9 +16,9 @@
 
 typedef struct tls_conn {
     wf_io_t io;
-    SSL *ssl;           /* owned (owns the BIO) */
-    wf_tls_ctx_t *ctx;  /* refcounted */
-    char *peer_id;      /* owned, NUL-terminated; NULL if none */
+    SSL *ssl;          /* owned (owns the BIO) */
+    wf_tls_ctx_t *ctx; /* refcounted */
+    char *peer_id;     /* owned, NUL-terminated; NULL if none */
     size_t peer_id_len;
     const char *reason; /* static: why err happened */
     int err;            /* sticky failure, 0 if none */
@@ -266,8 +266,7 @@ static int handshake(tls_conn_t *c)
     int r = SSL_do_handshake(c->ssl);
     if (r != 1) {
         r = ssl_result(c, r);
-        return r == 0 ? fail(c, WF_EPROTO, "peer closed the connection during the handshake")
-                      : r;
+        return r == 0 ? fail(c, WF_EPROTO, "peer closed the connection during the handshake") : r;
     }
     if (SSL_get_verify_result(c->ssl) != X509_V_OK) /* belt and braces */
         return fail(c, WF_EPROTO, verify_reason(SSL_get_verify_result(c->ssl)));

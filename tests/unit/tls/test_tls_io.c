@@ -12,12 +12,12 @@
 #include "tls/tls_io.h"
 #include "wf_test.h"
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -130,9 +130,12 @@ static void pki_free(void)
 static wf_tls_ctx_t *ctx_server(const cred_t *c, wf_tls_client_auth_t auth)
 {
     const char *why = NULL;
-    wf_tls_ctx_conf_t conf = {.cert_chain_pem = wf_str_from(c->pem), .key = c->key,
-                              .trust_pem = wf_str_from(ca.pem), .alpn = alpn_l5d,
-                              .alpn_count = 1, .client_auth = auth};
+    wf_tls_ctx_conf_t conf = {.cert_chain_pem = wf_str_from(c->pem),
+                              .key = c->key,
+                              .trust_pem = wf_str_from(ca.pem),
+                              .alpn = alpn_l5d,
+                              .alpn_count = 1,
+                              .client_auth = auth};
     wf_tls_ctx_t *ctx = wf_tls_ctx_new_server(&conf, &why);
     if (ctx == NULL)
         fprintf(stderr, "server ctx: %s\n", why);
@@ -143,8 +146,10 @@ static wf_tls_ctx_t *ctx_client(const cred_t *c)
 {
     const char *why = NULL;
     wf_tls_ctx_conf_t conf = {.cert_chain_pem = c ? wf_str_from(c->pem) : WF_STR_NULL,
-                              .key = c ? c->key : NULL, .trust_pem = wf_str_from(ca.pem),
-                              .alpn = alpn_l5d, .alpn_count = 1};
+                              .key = c ? c->key : NULL,
+                              .trust_pem = wf_str_from(ca.pem),
+                              .alpn = alpn_l5d,
+                              .alpn_count = 1};
     wf_tls_ctx_t *ctx = wf_tls_ctx_new_client(&conf, &why);
     if (ctx == NULL)
         fprintf(stderr, "client ctx: %s\n", why);
@@ -293,7 +298,8 @@ static void test_big_both_ways(void)
      * are retried with the same bytes after WF_EAGAIN (the TLS contract). */
     while ((sent_c < BIG || sent_s < BIG || got_c < BIG || got_s < BIG) && loops++ < 100000) {
         ssize_t r;
-        if (sent_c < BIG && (r = wf_io_send(p.cli, out_c + sent_c, WF_MIN(BIG - sent_c, 40000))) > 0)
+        if (sent_c < BIG &&
+            (r = wf_io_send(p.cli, out_c + sent_c, WF_MIN(BIG - sent_c, 40000))) > 0)
             sent_c += (size_t)r;
         else if (sent_c < BIG && r != WF_EAGAIN)
             break;
@@ -343,7 +349,7 @@ static void test_half_close(void)
     CHECK_EQ_INT(recv_some(&p, p.srv, buf, 10), 10);
     CHECK(memcmp(buf, "last words", 10) == 0);
     CHECK_EQ_INT(recv_some(&p, p.srv, buf, sizeof(buf)), 0); /* close_notify = EOF */
-    CHECK_EQ_INT(wf_io_recv(p.srv, buf, sizeof(buf)), 0);   /* and stays EOF */
+    CHECK_EQ_INT(wf_io_recv(p.srv, buf, sizeof(buf)), 0);    /* and stays EOF */
     /* The server's direction is still open, both ways of TLS 1.3 half-close. */
     CHECK_EQ_INT(wf_io_send(p.srv, "reply", 5), 5);
     CHECK_EQ_INT(recv_some(&p, p.cli, buf, 5), 5);
@@ -407,7 +413,8 @@ static void test_client_auth(void)
         CHECK(pair_new(&p, evil, i ? opt : req, ID_SRV));
         handshake_pair(&p, &rc, &rs);
         CHECK_EQ_INT(rs, WF_EPROTO);
-        CHECK_EQ_STR(wf_tls_io_reason(p.srv), "peer certificate is not issued by our trust anchors");
+        CHECK_EQ_STR(wf_tls_io_reason(p.srv),
+                     "peer certificate is not issued by our trust anchors");
         /* The TLS 1.3 client learns it from the alert on its first read. */
         if (rc == 0)
             rc = (int)recv_some(&p, p.cli, b, sizeof(b));
@@ -514,8 +521,8 @@ static void test_rotation(void)
 static void test_ctx_errors(void)
 {
     const char *why = NULL;
-    wf_tls_ctx_conf_t conf = {.cert_chain_pem = wf_str_from(srv.pem), .key = srv.key,
-                              .trust_pem = WF_STR("garbage")};
+    wf_tls_ctx_conf_t conf = {
+        .cert_chain_pem = wf_str_from(srv.pem), .key = srv.key, .trust_pem = WF_STR("garbage")};
     CHECK(wf_tls_ctx_new_server(&conf, &why) == NULL);
     CHECK_EQ_STR(why, "trust anchors: no PEM certificate found");
     conf.trust_pem = wf_str_from(ca.pem);
@@ -657,7 +664,8 @@ static int accept_within(int lfd, int ms)
 
 static int connect_retry(int port)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     for (int i = 0; i < 100; i++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -719,10 +727,23 @@ static void test_interop_s_client(void)
         int port, lfd = listen_local(&port);
         CHECK(lfd >= 0);
         snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%d", port);
-        char *argv[] = {"openssl", "s_client", "-connect", port_arg,
-                        v12 ? "-tls1_2" : "-tls1_3", "-cert", path_of("cli.pem"), "-key",
-                        path_of("cli.key"), "-CAfile", path_of("ca.pem"), "-verify_return_error",
-                        "-servername", ID_SRV, "-alpn", WF_TLS_ALPN_TRANSPORT, NULL};
+        char *argv[] = {"openssl",
+                        "s_client",
+                        "-connect",
+                        port_arg,
+                        v12 ? "-tls1_2" : "-tls1_3",
+                        "-cert",
+                        path_of("cli.pem"),
+                        "-key",
+                        path_of("cli.key"),
+                        "-CAfile",
+                        path_of("ca.pem"),
+                        "-verify_return_error",
+                        "-servername",
+                        ID_SRV,
+                        "-alpn",
+                        WF_TLS_ALPN_TRANSPORT,
+                        NULL};
         child_t ch;
         CHECK(spawn_openssl(&ch, v12 ? "s_client12.log" : "s_client.log", argv));
         int fd = accept_within(lfd, 10000);
@@ -767,11 +788,25 @@ static void test_interop_s_server(void)
         int port, lfd = listen_local(&port); /* pick a free port */
         close(lfd);
         snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%d", port);
-        char *argv[] = {"openssl", "s_server", "-accept", port_arg, "-tls1_3",
-                        "-cert", path_of(bad ? "srv2.pem" : "srv.pem"), "-key",
-                        path_of(bad ? "srv2.key" : "srv.key"), "-CAfile", path_of("ca.pem"),
-                        "-Verify", "2", "-verify_return_error", "-alpn",
-                        WF_TLS_ALPN_TRANSPORT, "-naccept", "1", NULL};
+        char *argv[] = {"openssl",
+                        "s_server",
+                        "-accept",
+                        port_arg,
+                        "-tls1_3",
+                        "-cert",
+                        path_of(bad ? "srv2.pem" : "srv.pem"),
+                        "-key",
+                        path_of(bad ? "srv2.key" : "srv.key"),
+                        "-CAfile",
+                        path_of("ca.pem"),
+                        "-Verify",
+                        "2",
+                        "-verify_return_error",
+                        "-alpn",
+                        WF_TLS_ALPN_TRANSPORT,
+                        "-naccept",
+                        "1",
+                        NULL};
         child_t ch;
         CHECK(spawn_openssl(&ch, bad ? "s_server_bad.log" : "s_server.log", argv));
         int fd = connect_retry(port);
