@@ -13,6 +13,15 @@
  * identity, protocol version, alert) or the lower layer's error (-ECONNRESET
  * ...); wf_tls_io_reason() then gives a static description of why.
  *
+ * Send after WF_EAGAIN: OpenSSL may hold a partly written record, so the
+ * retry must start with the same bytes, at least as many as before (the
+ * address may change: relay buffers compact). Relays that resend the
+ * unsent head of their buffer already do this.
+ *
+ * Flags: WF_IO_F_RDHUP set on this layer is passed down to the lower one;
+ * WF_IO_F_DRAINED is set only when the lower layer is drained and OpenSSL
+ * holds no buffered bytes (SSL_has_pending), see io.h.
+ *
  * Half-close (RFC 8446 §6.1): shutdown() sends close_notify, then shuts the
  * lower write side (FIN); recv keeps working. A close_notify from the peer
  * is EOF (recv returns 0) and our send side stays open. A FIN (or reset)
