@@ -408,30 +408,18 @@ static void c_run(wf_h1c_t *c)
                          (c->rstate == R_HEAD || wf_pipe_space(&x->res_body, pool) > 0);
         if (!want_read || !(e->flags & WF_END_F_READABLE))
             return;
-        int space = wf_buf_reserve(&c->in, pool);
-        if (space <= 0) {
-            if (space == 0 && c->rstate == R_HEAD) {
-                /* A response head larger than a buffer. */
-                c_fail(c, WF_HTTP_E_UPSTREAM_PROTO, WF_ELIMIT);
-            }
-            return;
-        }
-        e->io->flags &= ~WF_IO_F_DRAINED;
-        ssize_t n = wf_io_recv(e->io, wf_buf_writep(&c->in), (size_t)space);
+        ssize_t n = wf_end_read(e, &c->in, pool);
         if (n > 0) {
             c->got_bytes = true;
-            wf_buf_produced(&c->in, (size_t)n);
-            wf_tcp_metrics_read(&e->metrics, (size_t)n);
-            if (e->io->flags & WF_IO_F_DRAINED)
-                e->flags &= ~WF_END_F_READABLE;
             continue;
         }
-        if (wf_buf_len(&c->in) == 0)
-            wf_buf_release(&c->in, pool);
-        if (n == WF_EAGAIN) {
-            e->flags &= ~WF_END_F_READABLE;
+        if (n == WF_ELIMIT && c->rstate == R_HEAD) {
+            /* A response head larger than a buffer. */
+            c_fail(c, WF_HTTP_E_UPSTREAM_PROTO, WF_ELIMIT);
             return;
         }
+        if (n == WF_EAGAIN || n == WF_ENOMEM || n == WF_ELIMIT)
+            return;
         if (n == 0 && c->rstate == R_BODY && c->body_left == UINT64_MAX) {
             /* A close-delimited body ends here. */
             x->res_body.eof = true;

@@ -369,24 +369,10 @@ static void h2c_run(wf_h2c_t *c)
             c->in_run = false;
             return;
         }
-        int space = wf_buf_reserve(&c->in, pool);
-        if (space <= 0) {
-            c->in_run = false;
-            return;
-        }
-        e->io->flags &= ~WF_IO_F_DRAINED;
-        ssize_t n = wf_io_recv(e->io, wf_buf_writep(&c->in), (size_t)space);
-        if (n > 0) {
-            wf_buf_produced(&c->in, (size_t)n);
-            wf_tcp_metrics_read(&e->metrics, (size_t)n);
-            if (e->io->flags & WF_IO_F_DRAINED)
-                e->flags &= ~WF_END_F_READABLE;
+        ssize_t n = wf_end_read(e, &c->in, pool);
+        if (n > 0)
             continue;
-        }
-        if (wf_buf_len(&c->in) == 0)
-            wf_buf_release(&c->in, pool);
-        if (n == WF_EAGAIN) {
-            e->flags &= ~WF_END_F_READABLE;
+        if (n == WF_EAGAIN || n == WF_ENOMEM || n == WF_ELIMIT) {
             c->in_run = false;
             return;
         }

@@ -555,24 +555,11 @@ static void h2s_run(wf_h2s_t *h)
             break;
         if (!(e->flags & WF_END_F_READABLE))
             goto out;
-        int space = wf_buf_reserve(in, &c->worker->pool);
-        if (space <= 0)
-            goto out;
-        e->io->flags &= ~WF_IO_F_DRAINED;
-        ssize_t n = wf_io_recv(e->io, wf_buf_writep(in), (size_t)space);
-        if (n > 0) {
-            wf_buf_produced(in, (size_t)n);
-            wf_tcp_metrics_read(&e->metrics, (size_t)n);
-            if (e->io->flags & WF_IO_F_DRAINED)
-                e->flags &= ~WF_END_F_READABLE;
+        ssize_t n = wf_end_read(e, in, &c->worker->pool);
+        if (n > 0)
             continue;
-        }
-        if (wf_buf_len(in) == 0)
-            wf_buf_release(in, &c->worker->pool);
-        if (n == WF_EAGAIN) {
-            e->flags &= ~WF_END_F_READABLE;
+        if (n == WF_EAGAIN || n == WF_ENOMEM || n == WF_ELIMIT)
             goto out;
-        }
         rc = n == 0 ? 0 : (int)n;
         break;
     }

@@ -129,6 +129,29 @@ void wf_relay_release(wf_relay_t *r, wf_pool_t *pool)
     wf_buf_release(&r->ba.buf, pool);
 }
 
+ssize_t wf_end_read(wf_end_t *e, wf_buf_t *b, wf_pool_t *pool)
+{
+    int space = wf_buf_reserve(b, pool);
+    if (space < 0)
+        return WF_ENOMEM;
+    if (space == 0)
+        return WF_ELIMIT;
+    e->io->flags &= ~WF_IO_F_DRAINED;
+    ssize_t n = wf_io_recv(e->io, wf_buf_writep(b), (size_t)space);
+    if (n > 0) {
+        wf_buf_produced(b, (size_t)n);
+        wf_tcp_metrics_read(&e->metrics, (size_t)n);
+        if (e->io->flags & WF_IO_F_DRAINED)
+            e->flags &= ~WF_END_F_READABLE;
+        return n;
+    }
+    if (wf_buf_len(b) == 0)
+        wf_buf_release(b, pool);
+    if (n == WF_EAGAIN)
+        e->flags &= ~WF_END_F_READABLE;
+    return n;
+}
+
 static void end_noop_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
 {
 }

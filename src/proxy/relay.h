@@ -41,6 +41,15 @@ void wf_end_on_events(wf_end_t *end, uint32_t events);
 int wf_end_flush(wf_end_t *end, wf_sbuf_t *out, size_t *off);
 
 /*
+ * Reads what fits into b (taking a pool chunk if it holds none), counting
+ * the bytes in the end's metrics and keeping its READABLE flag honest.
+ * Returns bytes (> 0), 0 at EOF, WF_EAGAIN (nothing now; READABLE
+ * cleared), WF_ELIMIT (b is full), WF_ENOMEM (no buffer: a wait), or an
+ * error. An empty b is given back to the pool on anything but data.
+ */
+ssize_t wf_end_read(wf_end_t *end, wf_buf_t *b, wf_pool_t *pool);
+
+/*
  * Closes an end: counts the close in its metrics (err 0 = success), stops
  * its watch (events already fetched this iteration go to a no-op) and
  * destroys its io stack. `reset` closes abortively (RST), so the far side
