@@ -66,7 +66,8 @@ int wf_cli_parse_flags(int nargs, char **args, const wf_cli_flag_t *flags, size_
         const char *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
         size_t f = 0;
-        while (f < nflags && !(strlen(flags[f].name) == nlen && memcmp(flags[f].name, name, nlen) == 0))
+        while (f < nflags &&
+               !(strlen(flags[f].name) == nlen && memcmp(flags[f].name, name, nlen) == 0))
             f++;
         if (f == nflags) {
             wf_cli_errbuf(err, errlen, "unknown flag \"--%.*s\"", (int)nlen, name);

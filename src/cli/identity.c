@@ -128,8 +128,9 @@ static int wf_cli_identity_create(const wf_cli_create_t *c)
     const char *outs[2] = {c->out_key, c->out_cert};
     for (size_t i = 0; i < 2 && !c->force; i++) {
         if (lstat(outs[i], &st) == 0) {
-            wf_cli_errorf("%s: already exists; refusing to overwrite it (use --force to replace it)",
-                          outs[i]);
+            wf_cli_errorf(
+                "%s: already exists; refusing to overwrite it (use --force to replace it)",
+                outs[i]);
             return WF_CLI_EXIT_FAILURE;
         }
     }
@@ -291,9 +292,8 @@ static int wf_cli_create_root_main(int argc, char **argv)
     wf_cli_create_t c = {.kind = WF_CERT_ROOT_CA, .name = WF_CLI_ROOT_NAME};
     bool help = false;
     const wf_cli_flag_t flags[] = {
-        {"out-cert", &c.out_cert, NULL}, {"out-key", &c.out_key, NULL},
-        {"name", &c.name, NULL},         {"not-after", &c.not_after, NULL},
-        {"force", NULL, &c.force},       {"help", NULL, &help},
+        {"out-cert", &c.out_cert, NULL},   {"out-key", &c.out_key, NULL}, {"name", &c.name, NULL},
+        {"not-after", &c.not_after, NULL}, {"force", NULL, &c.force},     {"help", NULL, &help},
     };
     size_t npos;
     int rc = wf_cli_identity_parse(argc, argv, flags, WF_ARRAY_LEN(flags), NULL, 0, &npos,
@@ -363,8 +363,8 @@ static int wf_cli_create_step_main(int argc, char **argv)
         return WF_CLI_EXIT_OK;
     }
     if (npos != 3) {
-        wf_cli_errorf("identity create: expected NAME CERT_FILE KEY_FILE, got %zu argument%s",
-                      npos, npos == 1 ? "" : "s");
+        wf_cli_errorf("identity create: expected NAME CERT_FILE KEY_FILE, got %zu argument%s", npos,
+                      npos == 1 ? "" : "s");
         fputs(wf_cli_step_usage, stderr);
         return WF_CLI_EXIT_USAGE;
     }
@@ -384,7 +384,8 @@ static int wf_cli_create_step_main(int argc, char **argv)
         return WF_CLI_EXIT_USAGE;
     }
     if (c.kind == WF_CERT_ROOT_CA && (c.ca_cert != NULL || c.ca_key != NULL)) {
-        wf_cli_errorf("identity create: --profile root-ca is self-signed; --ca/--ca-key do not apply");
+        wf_cli_errorf(
+            "identity create: --profile root-ca is self-signed; --ca/--ca-key do not apply");
         return WF_CLI_EXIT_USAGE;
     }
     if (c.kind != WF_CERT_ROOT_CA && (c.ca_cert == NULL || c.ca_key == NULL)) {

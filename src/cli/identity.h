@@ -13,9 +13,9 @@
 /* Defaults, as the issue and the seed's `step` commands use them. */
 #define WF_CLI_ROOT_NAME "root.linkerd.cluster.local"
 #define WF_CLI_ISSUER_NAME "identity.linkerd.cluster.local"
-#define WF_CLI_ROOT_VALIDITY "87600h"   /* 10 years */
-#define WF_CLI_ISSUER_VALIDITY "8760h"  /* 1 year */
-#define WF_CLI_LEAF_VALIDITY "24h"      /* Linkerd's workload certs */
+#define WF_CLI_ROOT_VALIDITY "87600h"  /* 10 years */
+#define WF_CLI_ISSUER_VALIDITY "8760h" /* 1 year */
+#define WF_CLI_LEAF_VALIDITY "24h"     /* Linkerd's workload certs */
 
 /*
  * Reads a --not-after value: a duration from `now` (wf_cert_parse_duration:

@@ -126,7 +126,9 @@ static void wf_cli_view_fill(wf_cli_cert_view_t *v, X509 *x, time_t now)
         if (g->type == GEN_DNS || g->type == GEN_URI || g->type == GEN_EMAIL) {
             const ASN1_IA5STRING *s = g->d.ia5;
             snprintf(item, sizeof(item), "%s:%.*s",
-                     g->type == GEN_DNS ? "DNS" : g->type == GEN_URI ? "URI" : "email",
+                     g->type == GEN_DNS   ? "DNS"
+                     : g->type == GEN_URI ? "URI"
+                                          : "email",
                      ASN1_STRING_length(s), (const char *)ASN1_STRING_get0_data(s));
         } else if (g->type == GEN_IPADD) {
             char ip[INET6_ADDRSTRLEN] = "?";
@@ -152,10 +154,14 @@ static void wf_cli_view_fill(wf_cli_cert_view_t *v, X509 *x, time_t now)
         uint32_t bit;
         const char *name;
     } kus[] = {
-        {KU_DIGITAL_SIGNATURE, "digitalSignature"}, {KU_NON_REPUDIATION, "contentCommitment"},
-        {KU_KEY_ENCIPHERMENT, "keyEncipherment"},   {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
-        {KU_KEY_AGREEMENT, "keyAgreement"},         {KU_KEY_CERT_SIGN, "keyCertSign"},
-        {KU_CRL_SIGN, "cRLSign"},                   {KU_ENCIPHER_ONLY, "encipherOnly"},
+        {KU_DIGITAL_SIGNATURE, "digitalSignature"},
+        {KU_NON_REPUDIATION, "contentCommitment"},
+        {KU_KEY_ENCIPHERMENT, "keyEncipherment"},
+        {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+        {KU_KEY_AGREEMENT, "keyAgreement"},
+        {KU_KEY_CERT_SIGN, "keyCertSign"},
+        {KU_CRL_SIGN, "cRLSign"},
+        {KU_ENCIPHER_ONLY, "encipherOnly"},
         {KU_DECIPHER_ONLY, "decipherOnly"},
     };
     if (fl & EXFLAG_KUSAGE) {
@@ -168,9 +174,9 @@ static void wf_cli_view_fill(wf_cli_cert_view_t *v, X509 *x, time_t now)
         uint32_t bit;
         const char *name;
     } ekus[] = {
-        {XKU_SSL_SERVER, "serverAuth"}, {XKU_SSL_CLIENT, "clientAuth"},
-        {XKU_SMIME, "emailProtection"}, {XKU_CODE_SIGN, "codeSigning"},
-        {XKU_OCSP_SIGN, "OCSPSigning"}, {XKU_TIMESTAMP, "timeStamping"},
+        {XKU_SSL_SERVER, "serverAuth"},      {XKU_SSL_CLIENT, "clientAuth"},
+        {XKU_SMIME, "emailProtection"},      {XKU_CODE_SIGN, "codeSigning"},
+        {XKU_OCSP_SIGN, "OCSPSigning"},      {XKU_TIMESTAMP, "timeStamping"},
         {XKU_ANYEKU, "anyExtendedKeyUsage"},
     };
     if (fl & EXFLAG_XKUSAGE) {
@@ -198,10 +204,13 @@ static void wf_cli_view_text(const wf_cli_cert_view_t *v)
     printf("key:          %s\n", v->key);
     printf("SANs:         %s\n", v->nsans ? v->sans : "(none)");
     if (v->ca && v->pathlen >= 0)
-        printf("CA:           true, pathlen %ld%s\n", v->pathlen, v->bc_critical ? " (critical)" : "");
+        printf("CA:           true, pathlen %ld%s\n", v->pathlen,
+               v->bc_critical ? " (critical)" : "");
     else
-        printf("CA:           %s%s\n", v->ca ? "true" : "false", v->bc_critical ? " (critical)" : "");
-    printf("key usage:    %s%s\n", v->ku[0] ? v->ku : "(none)", v->ku_critical ? " (critical)" : "");
+        printf("CA:           %s%s\n", v->ca ? "true" : "false",
+               v->bc_critical ? " (critical)" : "");
+    printf("key usage:    %s%s\n", v->ku[0] ? v->ku : "(none)",
+           v->ku_critical ? " (critical)" : "");
     if (v->eku[0])
         printf("ext key usage: %s\n", v->eku);
     printf("sha256:       %s\n", v->fingerprint);

@@ -154,7 +154,8 @@ int wf_cert_build(const wf_cert_spec_t *spec, EVP_PKEY *key, X509 *ca_cert, EVP_
     }
     bool use_cn = nlen <= WF_CERT_CN_MAX;
     if (!use_cn && spec->kind != WF_CERT_LEAF) {
-        wf_cert_errf(err, errlen, "name \"%s\" is %zu characters; a CA name is a subject CN of at most %d",
+        wf_cert_errf(err, errlen,
+                     "name \"%s\" is %zu characters; a CA name is a subject CN of at most %d",
                      spec->name, nlen, WF_CERT_CN_MAX);
         return WF_EINVAL;
     }
@@ -273,13 +274,13 @@ void wf_cert_key_describe(const EVP_PKEY *key, char *out, size_t outlen)
     if (id == EVP_PKEY_EC) {
         char group[64] = "";
         size_t glen = 0;
-        if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                           sizeof(group), &glen) != 1) {
+        if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                           &glen) != 1) {
             ERR_clear_error();
             snprintf(group, sizeof(group), "unknown curve");
         }
         /* OpenSSL names the NIST curves by their SEC names. */
-        const char *pretty = strcmp(group, "prime256v1") == 0 ? "P-256"
+        const char *pretty = strcmp(group, "prime256v1") == 0  ? "P-256"
                              : strcmp(group, "secp384r1") == 0 ? "P-384"
                              : strcmp(group, "secp521r1") == 0 ? "P-521"
                                                                : group;
@@ -302,7 +303,8 @@ int wf_cert_check_signer(X509 *ca_cert, EVP_PKEY *ca_key, wf_cert_kind_t kind, t
     char desc[64];
     wf_cert_key_describe(ca_key, desc, sizeof(desc));
     if (strcmp(desc, "ECDSA P-256") != 0 && strcmp(desc, "ECDSA P-384") != 0) {
-        wf_cert_errf(err, errlen, "%s: wrong key type: %s; a weft CA key must be ECDSA P-256 (or P-384)",
+        wf_cert_errf(err, errlen,
+                     "%s: wrong key type: %s; a weft CA key must be ECDSA P-256 (or P-384)",
                      key_name, desc);
         return WF_EINVAL;
     }
@@ -328,7 +330,8 @@ int wf_cert_check_signer(X509 *ca_cert, EVP_PKEY *ca_key, wf_cert_kind_t kind, t
         return WF_EINVAL;
     }
     if ((fl & EXFLAG_KUSAGE) && !(X509_get_key_usage(ca_cert) & KU_KEY_CERT_SIGN)) {
-        wf_cert_errf(err, errlen, "%s: its keyUsage does not allow certificate signing (keyCertSign)",
+        wf_cert_errf(err, errlen,
+                     "%s: its keyUsage does not allow certificate signing (keyCertSign)",
                      cert_name);
         return WF_EINVAL;
     }
@@ -383,7 +386,9 @@ static int wf_cert_read_file(const char *path, wf_cert_file_t *out, char *err, s
     if (fd < 0) {
         int e = errno;
         wf_cert_errf(err, errlen, "%s: %s", path,
-                     e == ENOENT ? "no such file" : e == EACCES ? "permission denied" : strerror(e));
+                     e == ENOENT   ? "no such file"
+                     : e == EACCES ? "permission denied"
+                                   : strerror(e));
         return -e;
     }
     struct stat st;
@@ -440,7 +445,7 @@ static bool wf_cert_file_has(const wf_cert_file_t *f, const char *needle)
     return memmem(f->data, f->len, needle, strlen(needle)) != NULL;
 }
 
-int wf_cert_load_certs(const char *path, STACK_OF(X509) **out, char *err, size_t errlen)
+int wf_cert_load_certs(const char *path, STACK_OF(X509) * *out, char *err, size_t errlen)
 {
     *out = NULL;
     wf_cert_file_t file;
@@ -625,7 +630,7 @@ int wf_cert_write_key(const char *path, EVP_PKEY *key, bool force, char *err, si
     return wf_cert_write_atomic(path, 0600, force, NULL, key, err, errlen);
 }
 
-int wf_cert_verify(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anchors, time_t now,
+int wf_cert_verify(X509 *leaf, STACK_OF(X509) * untrusted, STACK_OF(X509) * anchors, time_t now,
                    char *err, size_t errlen)
 {
     int rc = WF_ENOMEM;

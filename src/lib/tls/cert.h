@@ -96,7 +96,7 @@ int wf_cert_validity(const X509 *cert, time_t *not_before, time_t *not_after);
  * file: not found / unreadable, empty, a private key where a certificate was
  * expected, not PEM, a corrupt certificate block.
  */
-int wf_cert_load_certs(const char *path, STACK_OF(X509) **out, char *err, size_t errlen);
+int wf_cert_load_certs(const char *path, STACK_OF(X509) * *out, char *err, size_t errlen);
 
 /*
  * Reads the first PEM private key in `path` (PKCS#8 or traditional EC/RSA).
@@ -123,7 +123,7 @@ int wf_cert_write_key(const char *path, EVP_PKEY *key, bool force, char *err, si
  * OpenSSL's reason plus the depth and subject of the certificate it failed
  * on. Borrows everything.
  */
-int wf_cert_verify(X509 *leaf, STACK_OF(X509) *untrusted, STACK_OF(X509) *anchors, time_t now,
+int wf_cert_verify(X509 *leaf, STACK_OF(X509) * untrusted, STACK_OF(X509) * anchors, time_t now,
                    char *err, size_t errlen);
 
 /* "ECDSA P-256", "RSA 2048", "ED25519"... for messages and `inspect`. */

@@ -136,9 +136,9 @@ static void test_exit_codes(void)
     CHECK_EQ_INT(identity("--help", NULL), WF_CLI_EXIT_OK);
     CHECK_EQ_INT(identity("create-root", "--help", NULL), WF_CLI_EXIT_OK);
     CHECK_EQ_INT(identity("create-root", "--out-cert", "a", NULL), WF_CLI_EXIT_USAGE);
-    CHECK_EQ_INT(identity("create-root", "--out-cert", "a", "--out-key", "b", "--not-after", "1y",
-                          NULL),
-                 WF_CLI_EXIT_USAGE);
+    CHECK_EQ_INT(
+        identity("create-root", "--out-cert", "a", "--out-key", "b", "--not-after", "1y", NULL),
+        WF_CLI_EXIT_USAGE);
     CHECK_EQ_INT(identity("create", "n", "a", "b", "--profile", "bogus", NULL), WF_CLI_EXIT_USAGE);
     CHECK_EQ_INT(identity("create", "n", "a", "b", "--profile", "root-ca", "--ca", "x", NULL),
                  WF_CLI_EXIT_USAGE);
@@ -190,7 +190,8 @@ static void test_round_trip(void)
                  WF_CLI_EXIT_FAILURE);
     CHECK(access(x, F_OK) != 0 && access(xk, F_OK) != 0);
     CHECK_EQ_INT(identity("create", "leaf.example", x, xk, "--ca", is, "--ca-key", isk, NULL), 0);
-    CHECK_EQ_INT(identity("inspect", x, "--anchor", ca, NULL), WF_CLI_EXIT_FAILURE); /* no intermediate */
+    CHECK_EQ_INT(identity("inspect", x, "--anchor", ca, NULL),
+                 WF_CLI_EXIT_FAILURE); /* no intermediate */
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);

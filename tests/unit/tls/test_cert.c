@@ -87,8 +87,8 @@ static bool has_ext_critical(X509 *x, int nid)
 static void test_build_root_issuer_leaf(void)
 {
     time_t now = time(NULL);
-    pair_t root = make(WF_CERT_ROOT_CA, "root.linkerd.cluster.local", now - 20, now + 87600 * 3600L,
-                       NULL);
+    pair_t root =
+        make(WF_CERT_ROOT_CA, "root.linkerd.cluster.local", now - 20, now + 87600 * 3600L, NULL);
     pair_t iss = make(WF_CERT_INTERMEDIATE_CA, "identity.linkerd.cluster.local", now - 20,
                       now + 8760 * 3600L, &root);
     const char *leaf_name = "default.emojivoto.serviceaccount.identity.linkerd.cluster.local.x";
@@ -215,13 +215,12 @@ static void test_check_signer(void)
     if (!root.cert || !root2.cert || !iss.cert || !leaf.cert)
         goto out;
     const wf_cert_kind_t I = WF_CERT_INTERMEDIATE_CA;
-    CHECK_EQ_INT(wf_cert_check_signer(root.cert, root.key, I, now, "ca.crt", "ca.key", err,
-                                      sizeof(err)),
-                 0);
+    CHECK_EQ_INT(
+        wf_cert_check_signer(root.cert, root.key, I, now, "ca.crt", "ca.key", err, sizeof(err)), 0);
     /* Mismatched key. */
-    CHECK_EQ_INT(wf_cert_check_signer(root.cert, root2.key, I, now, "ca.crt", "ca.key", err,
-                                      sizeof(err)),
-                 WF_EINVAL);
+    CHECK_EQ_INT(
+        wf_cert_check_signer(root.cert, root2.key, I, now, "ca.crt", "ca.key", err, sizeof(err)),
+        WF_EINVAL);
     CHECK_EQ_STR(err, "ca.key: the key does not match the certificate in ca.crt");
     /* Expired, and not yet valid. */
     CHECK_EQ_INT(wf_cert_check_signer(root.cert, root.key, I, now + 7200, "ca.crt", "ca.key", err,
@@ -241,17 +240,17 @@ static void test_check_signer(void)
     CHECK_EQ_INT(wf_cert_check_signer(iss.cert, iss.key, WF_CERT_LEAF, now, "i.crt", "i.key", err,
                                       sizeof(err)),
                  0);
-    CHECK_EQ_INT(wf_cert_check_signer(iss.cert, iss.key, I, now, "i.crt", "i.key", err,
-                                      sizeof(err)),
-                 WF_EINVAL);
+    CHECK_EQ_INT(
+        wf_cert_check_signer(iss.cert, iss.key, I, now, "i.crt", "i.key", err, sizeof(err)),
+        WF_EINVAL);
     CHECK(strstr(err, "pathlen is 0") != NULL);
     /* Wrong key type: an RSA key (its mismatch is reported after the type). */
     EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
     CHECK(rsa != NULL);
     if (rsa != NULL) {
-        CHECK_EQ_INT(wf_cert_check_signer(root.cert, rsa, I, now, "ca.crt", "ca.key", err,
-                                          sizeof(err)),
-                     WF_EINVAL);
+        CHECK_EQ_INT(
+            wf_cert_check_signer(root.cert, rsa, I, now, "ca.crt", "ca.key", err, sizeof(err)),
+            WF_EINVAL);
         CHECK_EQ_STR(err, "ca.key: wrong key type: RSA 2048; a weft CA key must be ECDSA P-256 "
                           "(or P-384)");
     }
