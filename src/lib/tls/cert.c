@@ -453,8 +453,8 @@ int wf_cert_load_certs(const char *path, STACK_OF(X509) * *out, char *err, size_
     if (rc != 0)
         return rc;
     BIO *bio = file.bio;
-    bool has_cert = wf_cert_file_has(&file, "-----BEGIN CERTIFICATE-----") ||
-                    wf_cert_file_has(&file, "-----BEGIN TRUSTED CERTIFICATE-----");
+    /* Only plain CERTIFICATE blocks: PEM_read_bio_X509 skips "TRUSTED CERTIFICATE". */
+    bool has_cert = wf_cert_file_has(&file, "-----BEGIN CERTIFICATE-----");
     if (!has_cert) {
         if (wf_cert_file_has(&file, "PRIVATE KEY-----"))
             wf_cert_errf(err, errlen, "%s: holds a private key, not a certificate", path);
