@@ -111,7 +111,7 @@ static void conn_detect(wf_pconn_t *c)
         if (wf_buf_len(&f->buf) == 0)
             wf_buf_release(&f->buf, &c->worker->pool);
         if (n == WF_EAGAIN) {
-            c->client.flags &= ~WF_END_F_READABLE;
+            wf_end_recv_blocked(&c->client);
             return;
         }
         conn_close(c, (int)n);

@@ -450,7 +450,7 @@ static void linger_read(wf_h1s_t *h)
             continue;
         }
         if (n == WF_EAGAIN) {
-            e->flags &= ~WF_END_F_READABLE;
+            wf_end_recv_blocked(e);
             return;
         }
         wf_pconn_close(c, 0); /* EOF (or reset): done */
@@ -625,7 +625,7 @@ static void h1s_run(wf_h1s_t *h)
         if (h->big == NULL && wf_buf_len(in_buf(h)) == 0)
             wf_buf_release(in_buf(h), h1s_pool(h));
         if (n == WF_EAGAIN) {
-            e->flags &= ~WF_END_F_READABLE;
+            wf_end_recv_blocked(e);
             return;
         }
         /* EOF or error from the client. */

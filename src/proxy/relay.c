@@ -20,15 +20,17 @@ int wf_end_flush(wf_end_t *e, wf_sbuf_t *out, size_t *off)
         size_t len = out->len - *off;
         ssize_t n = wf_io_send(e->io, out->ptr + *off, len);
         if (n == WF_EAGAIN) {
-            e->flags &= ~WF_END_F_WRITABLE;
+            wf_end_send_blocked(e);
             return WF_EAGAIN;
         }
         if (n < 0)
             return (int)n;
         wf_tcp_metrics_write(&e->metrics, (size_t)n);
         *off += (size_t)n;
-        /* Partial: the socket buffer is full; wait for EPOLLOUT. */
-        if ((size_t)n < len) {
+        /* Partial from the socket itself: its buffer is full; wait for
+         * EPOLLOUT. (A TLS layer writes record by record: short means
+         * nothing about the socket, so just try again.) */
+        if ((size_t)n < len && e->io->lower == NULL) {
             e->flags &= ~WF_END_F_WRITABLE;
             return WF_EAGAIN;
         }
@@ -47,7 +49,7 @@ static int flow_flush(wf_flow_t *f, wf_end_t *to, wf_pool_t *pool)
         size_t len = wf_buf_len(&f->buf);
         ssize_t n = wf_io_send(to->io, wf_buf_readp(&f->buf), len);
         if (n == WF_EAGAIN) {
-            to->flags &= ~WF_END_F_WRITABLE;
+            wf_end_send_blocked(to);
             return WF_EAGAIN;
         }
         if (n < 0)
@@ -55,9 +57,10 @@ static int flow_flush(wf_flow_t *f, wf_end_t *to, wf_pool_t *pool)
         wf_tcp_metrics_write(&to->metrics, (size_t)n);
         f->bytes += (uint64_t)n;
         wf_buf_consume(&f->buf, pool, (size_t)n);
-        /* A partial write means the socket buffer is full: wait for EPOLLOUT
-         * rather than spend a syscall to hear EAGAIN. */
-        if ((size_t)n < len) {
+        /* A partial write by the socket means its buffer is full: wait for
+         * EPOLLOUT rather than spend a syscall to hear EAGAIN (not so for a
+         * TLS layer, which writes record by record). */
+        if ((size_t)n < len && to->io->lower == NULL) {
             to->flags &= ~WF_END_F_WRITABLE;
             return WF_EAGAIN;
         }
@@ -103,7 +106,7 @@ static int flow_pump(wf_flow_t *f, wf_end_t *from, wf_end_t *to, wf_pool_t *pool
             continue;
         }
         if (n == WF_EAGAIN) {
-            from->flags &= ~WF_END_F_READABLE;
+            wf_end_recv_blocked(from);
             return 0;
         }
         return (int)n;
@@ -148,7 +151,7 @@ ssize_t wf_end_read(wf_end_t *e, wf_buf_t *b, wf_pool_t *pool)
     if (wf_buf_len(b) == 0)
         wf_buf_release(b, pool);
     if (n == WF_EAGAIN)
-        e->flags &= ~WF_END_F_READABLE;
+        wf_end_recv_blocked(e);
     return n;
 }
 

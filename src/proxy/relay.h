@@ -30,6 +30,23 @@ typedef struct wf_end {
     wf_tcp_series_t metrics;
 } wf_end_t;
 
+/*
+ * After a recv / send returned WF_EAGAIN: forget the readiness the layer
+ * is waiting for. A TLS layer may wait for the *other* direction (a read
+ * that must first write a record, or the reverse: WF_IO_F_WANT_*); the
+ * end then keeps the flag of the call it retries, so the next event of
+ * either kind retries it.
+ */
+static inline void wf_end_recv_blocked(wf_end_t *e)
+{
+    e->flags &= (e->io->flags & WF_IO_F_WANT_WRITE) ? ~WF_END_F_WRITABLE : ~WF_END_F_READABLE;
+}
+
+static inline void wf_end_send_blocked(wf_end_t *e)
+{
+    e->flags &= (e->io->flags & WF_IO_F_WANT_READ) ? ~WF_END_F_READABLE : ~WF_END_F_WRITABLE;
+}
+
 /* Records readiness from an epoll event into the end. */
 void wf_end_on_events(wf_end_t *end, uint32_t events);
 
