@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/time.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -255,20 +256,26 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     return 0;
 }
 
+/* The callback table is constant: built once for all worker threads. */
+static nghttp2_session_callbacks *client_cbs;
+static pthread_once_t client_cbs_once = PTHREAD_ONCE_INIT;
+
+static void client_cbs_build(void)
+{
+    nghttp2_session_callbacks *c;
+    if (nghttp2_session_callbacks_new(&c) != 0)
+        return; /* callers see NULL and fail the connection */
+    nghttp2_session_callbacks_set_on_header_callback(c, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(c, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(c, on_stream_close);
+    client_cbs = c;
+}
+
 static nghttp2_session_callbacks *client_callbacks(void)
 {
-    static nghttp2_session_callbacks *cbs;
-    if (cbs == NULL) {
-        nghttp2_session_callbacks *c;
-        if (nghttp2_session_callbacks_new(&c) != 0)
-            return NULL;
-        nghttp2_session_callbacks_set_on_header_callback(c, on_header);
-        nghttp2_session_callbacks_set_on_frame_recv_callback(c, on_frame_recv);
-        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, on_data_chunk);
-        nghttp2_session_callbacks_set_on_stream_close_callback(c, on_stream_close);
-        cbs = c;
-    }
-    return cbs;
+    pthread_once(&client_cbs_once, client_cbs_build);
+    return client_cbs;
 }
 
 /* --- connection -------------------------------------------------------------- */

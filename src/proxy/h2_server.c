@@ -23,6 +23,7 @@
 #include "core/time.h"
 #include "http_metrics.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -469,25 +470,29 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     return 0;
 }
 
+/* The callback table is constant: built once for all worker threads. */
+static nghttp2_session_callbacks *server_cbs;
+static pthread_once_t server_cbs_once = PTHREAD_ONCE_INIT;
+
+static void server_cbs_build(void)
+{
+    nghttp2_session_callbacks *c;
+    if (nghttp2_session_callbacks_new(&c) != 0)
+        return; /* callers see NULL and fail the connection */
+    nghttp2_session_callbacks_set_on_begin_headers_callback(c, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(c, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(c, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(c, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(c, on_frame_send);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(c, on_begin_frame);
+    server_cbs = c;
+}
+
 static nghttp2_session_callbacks *server_callbacks(void)
 {
-    static nghttp2_session_callbacks *cbs;
-    if (cbs == NULL) {
-        /* Built once per thread race-free enough: the content is constant;
-         * a duplicate build only leaks one small object. */
-        nghttp2_session_callbacks *c;
-        if (nghttp2_session_callbacks_new(&c) != 0)
-            return NULL;
-        nghttp2_session_callbacks_set_on_begin_headers_callback(c, on_begin_headers);
-        nghttp2_session_callbacks_set_on_header_callback(c, on_header);
-        nghttp2_session_callbacks_set_on_frame_recv_callback(c, on_frame_recv);
-        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, on_data_chunk);
-        nghttp2_session_callbacks_set_on_stream_close_callback(c, on_stream_close);
-        nghttp2_session_callbacks_set_on_frame_send_callback(c, on_frame_send);
-        nghttp2_session_callbacks_set_on_begin_frame_callback(c, on_begin_frame);
-        cbs = c;
-    }
-    return cbs;
+    pthread_once(&server_cbs_once, server_cbs_build);
+    return server_cbs;
 }
 
 /* --- connection I/O -------------------------------------------------------- */
