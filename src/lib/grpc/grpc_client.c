@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -322,20 +323,27 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     return 0;
 }
 
+/* Built once per process (pthread_once: channels on several loop threads
+ * must not race on a lazy static). NULL when out of memory. */
+static nghttp2_session_callbacks *client_cbs;
+
+static void client_cbs_init(void)
+{
+    nghttp2_session_callbacks *c;
+    if (nghttp2_session_callbacks_new(&c) != 0)
+        return;
+    nghttp2_session_callbacks_set_on_header_callback(c, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(c, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(c, on_stream_close);
+    client_cbs = c;
+}
+
 static nghttp2_session_callbacks *client_callbacks(void)
 {
-    static nghttp2_session_callbacks *cbs;
-    if (cbs == NULL) {
-        nghttp2_session_callbacks *c;
-        if (nghttp2_session_callbacks_new(&c) != 0)
-            return NULL;
-        nghttp2_session_callbacks_set_on_header_callback(c, on_header);
-        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, on_data_chunk);
-        nghttp2_session_callbacks_set_on_frame_recv_callback(c, on_frame_recv);
-        nghttp2_session_callbacks_set_on_stream_close_callback(c, on_stream_close);
-        cbs = c;
-    }
-    return cbs;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, client_cbs_init);
+    return client_cbs;
 }
 
 /* --- channels ------------------------------------------------------------------ */

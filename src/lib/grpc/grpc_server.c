@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -457,21 +458,28 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     return 0;
 }
 
+/* Built once per process (pthread_once: servers on several loop threads
+ * must not race on a lazy static). NULL when out of memory. */
+static nghttp2_session_callbacks *server_cbs;
+
+static void server_cbs_init(void)
+{
+    nghttp2_session_callbacks *c;
+    if (nghttp2_session_callbacks_new(&c) != 0)
+        return;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(c, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(c, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(c, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(c, on_stream_close);
+    server_cbs = c;
+}
+
 static nghttp2_session_callbacks *server_callbacks(void)
 {
-    static nghttp2_session_callbacks *cbs;
-    if (cbs == NULL) {
-        nghttp2_session_callbacks *c;
-        if (nghttp2_session_callbacks_new(&c) != 0)
-            return NULL;
-        nghttp2_session_callbacks_set_on_begin_headers_callback(c, on_begin_headers);
-        nghttp2_session_callbacks_set_on_header_callback(c, on_header);
-        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, on_data_chunk);
-        nghttp2_session_callbacks_set_on_frame_recv_callback(c, on_frame_recv);
-        nghttp2_session_callbacks_set_on_stream_close_callback(c, on_stream_close);
-        cbs = c;
-    }
-    return cbs;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, server_cbs_init);
+    return server_cbs;
 }
 
 /* --- connections ------------------------------------------------------------------ */
