@@ -61,8 +61,17 @@ struct wf_h1s {
     out_framing_t framing;
     wf_sbuf_t out;      /* owned: staged response bytes */
     size_t out_off;
+    /* Metric series of the last request and response, referenced: a
+     * keep-alive connection's requests usually share authority and outcome,
+     * so they count without building labels or looking series up. */
+    wf_series_t *m_req;            /* request_total for m_auth */
+    wf_series_t *m_res, *m_lat;    /* response_total / latency for m_status+m_err */
+    uint16_t m_status;
+    wf_http_error_t m_err;
+    uint16_t m_auth_len;
+    char m_auth[256];
     size_t labels_len;
-    char labels[512]; /* the exchange's metric labels */
+    char labels[512]; /* the current request's metric labels */
     size_t conn_labels_len;
     char conn_labels[320]; /* the labels every request of this connection shares */
     wf_defer_t free_defer; /* frees h after any wake already queued for it */
@@ -198,6 +207,17 @@ static void h1s_wake(wf_xside_t *s);
 static const wf_xside_ops_t h1s_side_ops = {.wake = h1s_wake};
 static void h1s_run(wf_h1s_t *h);
 
+/* Lets go of the cached metric series (authority changed, or the end). */
+static void metrics_drop(wf_h1s_t *h)
+{
+    wf_worker_t *w = h->conn->worker;
+    uint64_t now = w->loop.now;
+    wf_metrics_put(w->metrics, h->m_req, now);
+    wf_metrics_put(w->metrics, h->m_res, now);
+    wf_metrics_put(w->metrics, h->m_lat, now);
+    h->m_req = h->m_res = h->m_lat = NULL;
+}
+
 /* Records the exchange's metrics and lets it go. */
 static void exchange_finish(wf_h1s_t *h, bool cancel)
 {
@@ -208,8 +228,19 @@ static void exchange_finish(wf_h1s_t *h, bool cancel)
     double latency = x->first_byte_us ? (double)(x->first_byte_us - x->start_us) / 1000.0 : -1;
     bool answered = x->error != WF_HTTP_OK && x->error != WF_HTTP_E_DOWNSTREAM;
     uint16_t status = x->res_ready ? x->res.status : (answered ? wf_http_error_status(x->error) : 0);
-    wf_http_metrics_response(w->metrics, (wf_str_t){h->labels, h->labels_len}, status, latency, -1,
-                             x->error, w->loop.now);
+    if (h->m_res == NULL || h->m_status != status || h->m_err != x->error) {
+        if (h->m_res != NULL) {
+            wf_metrics_put(w->metrics, h->m_res, w->loop.now);
+            wf_metrics_put(w->metrics, h->m_lat, w->loop.now);
+        }
+        wf_http_metrics_response_series(w->metrics, (wf_str_t){h->labels, h->labels_len}, status,
+                                        -1, x->error, &h->m_res, &h->m_lat);
+        h->m_status = status;
+        h->m_err = x->error;
+    }
+    wf_counter_add(h->m_res, 1);
+    if (latency >= 0)
+        wf_histogram_observe(h->m_lat, latency);
     if (cancel || x->up != NULL)
         wf_h1c_cancel(w, x);
     x->down = NULL;
@@ -240,9 +271,16 @@ static void exchange_start(wf_h1s_t *h, size_t head_len)
         wf_addr_loopback4(&target, wf_addr_port(&c->orig_dst));
     else
         target = c->orig_dst;
-    h->labels_len = wf_http_metrics_request(w->metrics, c->side->name, x->req.authority,
-                                            (wf_str_t){h->conn_labels, h->conn_labels_len},
-                                            h->labels, sizeof(h->labels), w->loop.now);
+    wf_str_t auth = x->req.authority;
+    if (h->m_req == NULL || !wf_str_eq(auth, (wf_str_t){h->m_auth, h->m_auth_len})) {
+        metrics_drop(h);
+        h->m_req = wf_http_metrics_request_series(
+            w->metrics, c->side->name, auth, (wf_str_t){h->conn_labels, h->conn_labels_len},
+            h->labels, sizeof(h->labels), &h->labels_len);
+        h->m_auth_len = (uint16_t)WF_MIN(auth.len, sizeof(h->m_auth));
+        memcpy(h->m_auth, auth.ptr, h->m_auth_len);
+    }
+    wf_counter_add(h->m_req, 1);
 
     bool has_body = m->body == WF_H1_BODY_CHUNKED ||
                     (m->body == WF_H1_BODY_LENGTH && m->content_length > 0);
@@ -706,6 +744,7 @@ void wf_h1s_free(wf_pconn_t *c)
         h->x->error = h->x->error ? h->x->error : WF_HTTP_E_DOWNSTREAM;
         exchange_finish(h, true);
     }
+    metrics_drop(h);
     free(h->big);
     h->big = NULL;
     wf_sbuf_free(&h->out);

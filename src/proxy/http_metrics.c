@@ -68,9 +68,9 @@ static size_t put(char *out, size_t n, size_t cap, const char *p, size_t len)
 
 #define PUTS(lit) (n = put(out, n, cap, (lit), sizeof(lit) - 1))
 
-size_t wf_http_metrics_request(wf_metrics_shard_t *shard, const char *direction,
-                               wf_str_t authority, wf_str_t conn_labels, char *out, size_t outlen,
-                               uint64_t now_ms)
+wf_series_t *wf_http_metrics_request_series(wf_metrics_shard_t *shard, const char *direction,
+                                            wf_str_t authority, wf_str_t conn_labels, char *out,
+                                            size_t outlen, size_t *labels_len)
 {
     size_t cap = outlen - 1, n = 0;
     PUTS("direction=\"");
@@ -85,7 +85,17 @@ size_t wf_http_metrics_request(wf_metrics_shard_t *shard, const char *direction,
     PUTS("\",");
     n = put(out, n, cap, conn_labels.ptr, conn_labels.len);
     out[n] = '\0';
-    wf_series_t *s = wf_metrics_get(shard, &fam_request_total, (wf_str_t){out, n});
+    *labels_len = n;
+    return wf_metrics_get(shard, &fam_request_total, (wf_str_t){out, n});
+}
+
+size_t wf_http_metrics_request(wf_metrics_shard_t *shard, const char *direction,
+                               wf_str_t authority, wf_str_t conn_labels, char *out, size_t outlen,
+                               uint64_t now_ms)
+{
+    size_t n;
+    wf_series_t *s =
+        wf_http_metrics_request_series(shard, direction, authority, conn_labels, out, outlen, &n);
     wf_counter_add(s, 1);
     wf_metrics_put(shard, s, now_ms);
     return n;
@@ -124,9 +134,9 @@ static size_t put_uint(char *out, unsigned v)
     return k;
 }
 
-void wf_http_metrics_response(wf_metrics_shard_t *shard, wf_str_t base, uint16_t status,
-                              double latency_ms, int grpc_status, wf_http_error_t error,
-                              uint64_t now_ms)
+void wf_http_metrics_response_series(wf_metrics_shard_t *shard, wf_str_t base, uint16_t status,
+                                     int grpc_status, wf_http_error_t error, wf_series_t **total,
+                                     wf_series_t **latency)
 {
     char out[1024];
     size_t cap = sizeof(out) - 16, n = 0;
@@ -135,11 +145,7 @@ void wf_http_metrics_response(wf_metrics_shard_t *shard, wf_str_t base, uint16_t
     if (status != 0)
         n += put_uint(out + n, status);
     PUTS("\"");
-    if (latency_ms >= 0) {
-        wf_series_t *h = wf_metrics_get(shard, &fam_response_latency, (wf_str_t){out, n});
-        wf_histogram_observe(h, latency_ms);
-        wf_metrics_put(shard, h, now_ms);
-    }
+    *latency = wf_metrics_get(shard, &fam_response_latency, (wf_str_t){out, n});
     bool failure = error != WF_HTTP_OK || status >= 500 || status == 0 || grpc_status > 0;
     if (failure)
         PUTS(",classification=\"failure\",grpc_status=\"");
@@ -151,7 +157,18 @@ void wf_http_metrics_response(wf_metrics_shard_t *shard, wf_str_t base, uint16_t
     const char *el = error_label(error);
     n = put(out, n, cap, el, strlen(el));
     PUTS("\"");
-    wf_series_t *s = wf_metrics_get(shard, &fam_response_total, (wf_str_t){out, n});
-    wf_counter_add(s, 1);
-    wf_metrics_put(shard, s, now_ms);
+    *total = wf_metrics_get(shard, &fam_response_total, (wf_str_t){out, n});
+}
+
+void wf_http_metrics_response(wf_metrics_shard_t *shard, wf_str_t base, uint16_t status,
+                              double latency_ms, int grpc_status, wf_http_error_t error,
+                              uint64_t now_ms)
+{
+    wf_series_t *total, *latency;
+    wf_http_metrics_response_series(shard, base, status, grpc_status, error, &total, &latency);
+    if (latency_ms >= 0)
+        wf_histogram_observe(latency, latency_ms);
+    wf_counter_add(total, 1);
+    wf_metrics_put(shard, total, now_ms);
+    wf_metrics_put(shard, latency, now_ms);
 }

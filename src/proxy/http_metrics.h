@@ -34,6 +34,19 @@ size_t wf_http_metrics_request(wf_metrics_shard_t *shard, const char *direction,
                                wf_str_t authority, wf_str_t conn_labels, char *out, size_t outlen,
                                uint64_t now_ms);
 
+/* As wf_http_metrics_request, without counting: returns the request_total
+ * series referenced, for a connection that counts into it directly while
+ * its requests keep the same authority (no label work per request). */
+wf_series_t *wf_http_metrics_request_series(wf_metrics_shard_t *shard, const char *direction,
+                                            wf_str_t authority, wf_str_t conn_labels, char *out,
+                                            size_t outlen, size_t *labels_len);
+
+/* The response_total and response_latency_ms series for one outcome,
+ * referenced, for a caller that keeps them across responses. */
+void wf_http_metrics_response_series(wf_metrics_shard_t *shard, wf_str_t base, uint16_t status,
+                                     int grpc_status, wf_http_error_t error, wf_series_t **total,
+                                     wf_series_t **latency);
+
 /*
  * Counts the end of an exchange: its response status (0 if none was
  * received), latency to the response head (ms, < 0 if none), grpc-status
