@@ -14,7 +14,7 @@
  *    has a description;
  *  - each message decodes or not as CertifyRequest, GetDestination, Update
  *    and CertifyResponse without crashing; what decodes re-encodes to the
- *    size protobuf-c predicted and decodes again.
+ *    size protobuf-c predicted (and decoding that again does not crash).
  */
 #include "grpc/grpc_wire.h"
 
@@ -67,9 +67,12 @@ static void decode_all(const uint8_t *m, size_t n)
         uint8_t *buf = malloc(sz ? sz : 1);
         wf_fuzz_check(buf != NULL, "malloc");
         wf_fuzz_check(protobuf_c_message_pack(msg, buf) == sz, "packed size == predicted size");
+        /* Decoding the re-encoding must not crash; it may fail: protobuf-c
+         * keeps some odd input (e.g. unknown fields with field number 0)
+         * that it re-packs verbatim but refuses on the second read. */
         ProtobufCMessage *again = protobuf_c_message_unpack(descs[i], NULL, sz, buf);
-        wf_fuzz_check(again != NULL, "re-encoded message decodes");
-        protobuf_c_message_free_unpacked(again, NULL);
+        if (again != NULL)
+            protobuf_c_message_free_unpacked(again, NULL);
         protobuf_c_message_free_unpacked(msg, NULL);
         free(buf);
     }

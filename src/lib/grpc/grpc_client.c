@@ -47,6 +47,7 @@ struct wf_grpc_ccall {
     uint32_t nmsg; /* responses received */
     bool done;     /* on_done delivered, or cancelled */
     bool stream_closed;
+    bool req_sent; /* the request's END_STREAM went out */
     wf_timer_t deadline;
     wf_defer_t free_defer;
 };
@@ -119,8 +120,10 @@ static void ccall_on_end(wf_grpc_ccall_t *cc)
         ccall_fail(cc, WF_GRPC_INTERNAL, "unary response without a message");
     } else {
         ccall_complete(cc, (wf_grpc_status_t)cc->grpc_status, msg);
-        /* The server is done; stop sending the request if it is still going. */
-        ccall_reset(cc, NGHTTP2_NO_ERROR);
+        /* The server is done; stop sending the request if it is still
+         * going (RFC 9113 §8.1: a response may complete before the request). */
+        if (!cc->req_sent)
+            ccall_reset(cc, NGHTTP2_NO_ERROR);
     }
 }
 
@@ -145,8 +148,10 @@ static ssize_t req_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t
     wf_grpc_ccall_t *cc = src->ptr;
     bool eof;
     ssize_t n = wf__grpc_sendq_read(&cc->out, buf, len, &eof);
-    if (eof)
+    if (eof) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        cc->req_sent = true;
+    }
     return n;
 }
 

@@ -450,10 +450,11 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
         call->next->prev = call->prev;
     call->prev = call->next = NULL;
     call->stream_closed = true;
-    if (!call->responded)
-        call_cancel(call); /* reset by the client, or closed before we answered */
+    call->conn = NULL; /* before on_cancel: a finish from it must not submit */
+    bool answered = call->responded;
     call->responded = true;
-    call->conn = NULL;
+    if (!answered)
+        call_cancel(call); /* reset by the client, or closed before we answered */
     call_maybe_free(call);
     return 0;
 }
@@ -501,10 +502,11 @@ static void sconn_on_close(wf__grpc_conn_t *c, int err)
         sc->calls = call->next;
         call->prev = call->next = NULL;
         call->stream_closed = true;
-        if (!call->responded)
-            call_cancel(call);
+        call->conn = NULL; /* the session is gone: nothing may be submitted */
+        bool answered = call->responded;
         call->responded = true;
-        call->conn = NULL;
+        if (!answered)
+            call_cancel(call);
         call_maybe_free(call);
     }
     wf_grpc_server_t *srv = sc->srv;

@@ -588,12 +588,16 @@ static void test_inprocess(void)
     /* A connection that dies ends its calls with UNAVAILABLE. */
     int err = 0;
     wf_grpc_channel_t *ch = wf_grpc_channel_connect(&loop, &addr, NULL, &err);
-    result_t r;
-    get(ch, "hold", 0, &r);
+    result_t r, rs[2];
+    int cancels_before = server_cancels;
+    get(ch, "hold", 0, &rs[0]);
+    certify(ch, "slow", 0, 0, &rs[1]); /* no response HEADERS sent yet */
     run_for(&loop, 50);
     wf_grpc_server_close(&srv);
-    CHECK(run_until(&loop, &r, 1));
-    CHECK_EQ_INT(r.status, WF_GRPC_UNAVAILABLE);
+    CHECK(run_until(&loop, rs, 2));
+    CHECK_EQ_INT(rs[0].status, WF_GRPC_UNAVAILABLE);
+    CHECK_EQ_INT(rs[1].status, WF_GRPC_UNAVAILABLE);
+    CHECK_EQ_INT(server_cancels, cancels_before + 2);
     CHECK(!wf_grpc_channel_ok(ch));
     wf_grpc_channel_close(ch);
 
