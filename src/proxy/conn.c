@@ -163,18 +163,11 @@ static void server_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
     wf_pconn_t *c = wf_container_of(w, wf_pconn_t, server.watch);
     wf_end_on_events(&c->server, events);
     if (c->state == PC_CONNECT) {
-        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        int err = wf_end_connected(&c->server, events, &c->target, c->side->name,
+                                   c->worker->metrics, loop->now);
+        if (err == WF_EAGAIN)
             return;
-        int err = wf_sock_error(c->server.io->fd);
         if (err != 0) {
-            wf_tcp_metrics_error(c->worker->metrics, c->side->name,
-                                 err == -ECONNREFUSED ? "connect_refused" : "connect_error",
-                                 loop->now);
-            if (wf_log_enabled(WF_LOG_INFO)) {
-                char dst[WF_ADDR_STRLEN];
-                wf_addr_format(&c->target, dst, sizeof(dst));
-                wf_log_info("%s: connect to %s failed: %s", c->side->name, dst, wf_strerror(err));
-            }
             conn_close(c, err);
             return;
         }

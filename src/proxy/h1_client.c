@@ -439,16 +439,11 @@ static void c_io_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
     wf_end_on_events(&c->end, events);
     switch (c->state) {
     case C_CONNECTING: {
-        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        int err = wf_end_connected(&c->end, events, &c->target, c->dir->name, c->worker->metrics,
+                                   loop->now);
+        if (err == WF_EAGAIN)
             return;
-        int err = wf_sock_error(c->end.io->fd);
         if (err != 0) {
-            char dst[WF_ADDR_STRLEN];
-            wf_addr_format(&c->target, dst, sizeof(dst));
-            wf_log_info("%s: connect to %s failed: %s", c->dir->name, dst, wf_strerror(err));
-            wf_tcp_metrics_error(c->worker->metrics, c->dir->name,
-                                 err == -ECONNREFUSED ? "connect_refused" : "connect_error",
-                                 loop->now);
             c_fail(c, WF_HTTP_E_CONNECT, err);
             return;
         }

@@ -1,5 +1,7 @@
 #include "relay.h"
 
+#include "core/log.h"
+
 #include <sys/socket.h>
 
 void wf_end_on_events(wf_end_t *end, uint32_t events)
@@ -130,6 +132,24 @@ void wf_relay_release(wf_relay_t *r, wf_pool_t *pool)
 {
     wf_buf_release(&r->ab.buf, pool);
     wf_buf_release(&r->ba.buf, pool);
+}
+
+int wf_end_connected(wf_end_t *e, uint32_t events, const wf_addr_t *target,
+                     const char *direction, wf_metrics_shard_t *shard, uint64_t now_ms)
+{
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        return WF_EAGAIN;
+    int err = wf_sock_error(e->io->fd);
+    if (err == 0)
+        return 0;
+    wf_tcp_metrics_error(shard, direction, err == -ECONNREFUSED ? "connect_refused" : "connect_error",
+                         now_ms);
+    if (wf_log_enabled(WF_LOG_INFO)) {
+        char dst[WF_ADDR_STRLEN];
+        wf_addr_format(target, dst, sizeof(dst));
+        wf_log_info("%s: connect to %s failed: %s", direction, dst, wf_strerror(err));
+    }
+    return err;
 }
 
 ssize_t wf_end_read(wf_end_t *e, wf_buf_t *b, wf_pool_t *pool)

@@ -58,6 +58,14 @@ void wf_end_on_events(wf_end_t *end, uint32_t events);
 int wf_end_flush(wf_end_t *end, wf_sbuf_t *out, size_t *off);
 
 /*
+ * The outcome of a non-blocking connect on an end, from its epoll events:
+ * WF_EAGAIN while still pending, 0 once connected, or the connect error
+ * (already logged and counted in {direction}_tcp_errors_total).
+ */
+int wf_end_connected(wf_end_t *end, uint32_t events, const wf_addr_t *target,
+                     const char *direction, wf_metrics_shard_t *shard, uint64_t now_ms);
+
+/*
  * Reads what fits into b (taking a pool chunk if it holds none), counting
  * the bytes in the end's metrics and keeping its READABLE flag honest.
  * Returns bytes (> 0), 0 at EOF, WF_EAGAIN (nothing now; READABLE
