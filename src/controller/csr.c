@@ -3,15 +3,16 @@
  */
 #include "csr.h"
 
+#include <limits.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -57,8 +58,8 @@ int wf_identity_name_parse(wf_str_t name, wf_str_t cp_ns, wf_str_t trust_domain,
     if (name.len <= suffix_len)
         goto shape;
     const char *suffix = name.ptr + name.len - suffix_len;
-    if (memcmp(suffix, mid, mid_len) != 0 ||
-        memcmp(suffix + mid_len, cp_ns.ptr, cp_ns.len) != 0 || suffix[mid_len + cp_ns.len] != '.' ||
+    if (memcmp(suffix, mid, mid_len) != 0 || memcmp(suffix + mid_len, cp_ns.ptr, cp_ns.len) != 0 ||
+        suffix[mid_len + cp_ns.len] != '.' ||
         memcmp(suffix + mid_len + cp_ns.len + 1, trust_domain.ptr, trust_domain.len) != 0)
         goto shape;
     wf_str_t head = {name.ptr, name.len - suffix_len};
@@ -78,14 +79,13 @@ int wf_identity_name_parse(wf_str_t name, wf_str_t cp_ns, wf_str_t trust_domain,
         *out = (wf_identity_name_t){sa, ns};
     return 0;
 
-shape:
-    {
-        char w[160];
-        snprintf(w, sizeof(w), want, (int)cp_ns.len, cp_ns.ptr, (int)trust_domain.len,
-                 trust_domain.ptr);
-        return fail(err, errlen, "identity \"%.*s\" does not have the form %s",
-                    (int)WF_MIN(name.len, 300), name.ptr, w);
-    }
+shape : {
+    char w[160];
+    snprintf(w, sizeof(w), want, (int)cp_ns.len, cp_ns.ptr, (int)trust_domain.len,
+             trust_domain.ptr);
+    return fail(err, errlen, "identity \"%.*s\" does not have the form %s",
+                (int)WF_MIN(name.len, 300), name.ptr, w);
+}
 }
 
 /* True when key is ECDSA on P-256. */
@@ -140,8 +140,8 @@ static int check_sans(X509_REQ *req, wf_str_t identity, char *err, size_t errlen
             rc = fail(err, errlen, "CSR has an e-mail SAN; only one DNS SAN is allowed");
             break;
         default:
-            rc = fail(err, errlen, "CSR has a SAN of type %d; only one DNS SAN is allowed",
-                      g->type);
+            rc =
+                fail(err, errlen, "CSR has a SAN of type %d; only one DNS SAN is allowed", g->type);
             break;
         }
     }
@@ -206,8 +206,7 @@ out:
     if (rc != 0) {
         X509_REQ_free(req);
         ERR_clear_error(); /* the reason is in err; leave no state for the next call */
-    }
-    else
+    } else
         *out = req;
     return rc;
 }

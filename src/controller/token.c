@@ -76,8 +76,8 @@ static wf_token_result_t local_verify(wf_token_verifier_t *v, wf_str_t token, wf
     size_t b = 0, e = (size_t)n;
     while (b < e && (buf[b] == ' ' || buf[b] == '\t' || buf[b] == '\n' || buf[b] == '\r'))
         b++;
-    while (e > b && (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\n' ||
-                     buf[e - 1] == '\r'))
+    while (e > b &&
+           (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\n' || buf[e - 1] == '\r'))
         e--;
     if (!wf_str_eq((wf_str_t){buf + b, e - b}, identity)) {
         snprintf(msg, msglen, "token does not prove identity %.*s", (int)WF_MIN(identity.len, 253),

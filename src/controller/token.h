@@ -19,10 +19,10 @@
 #include "core/common.h"
 
 typedef enum wf_token_result {
-    WF_TOKEN_OK,             /* the token proves the identity */
+    WF_TOKEN_OK,              /* the token proves the identity */
     WF_TOKEN_UNAUTHENTICATED, /* missing, unknown or malformed token */
-    WF_TOKEN_DENIED,         /* a valid token, for another identity */
-    WF_TOKEN_ERROR,          /* the verifier could not decide (I/O error) */
+    WF_TOKEN_DENIED,          /* a valid token, for another identity */
+    WF_TOKEN_ERROR,           /* the verifier could not decide (I/O error) */
 } wf_token_result_t;
 
 typedef struct wf_token_verifier wf_token_verifier_t;

@@ -30,16 +30,16 @@ static void test_name_parse(void)
 
     static const char *const bad[] = {
         "",
-        "web.serviceaccount.identity.linkerd.cluster.local",           /* no ns */
-        "a.b.c.serviceaccount.identity.linkerd.cluster.local",         /* sa with a dot */
-        "Web.ns.serviceaccount.identity.linkerd.cluster.local",        /* upper case */
-        "-web.ns.serviceaccount.identity.linkerd.cluster.local",       /* leading '-' */
-        "web.ns-.serviceaccount.identity.linkerd.cluster.local",       /* trailing '-' */
-        "web..serviceaccount.identity.linkerd.cluster.local",          /* empty ns */
-        "web.ns.serviceaccount.identity.weft.cluster.local",           /* other cp ns */
-        "web.ns.serviceaccount.identity.linkerd.cluster.localx",       /* other domain */
-        "web.ns.serviceaccounts.identity.linkerd.cluster.local",       /* typo */
-        "web.ns.serviceaccount.identity.linkerd.cluster.local.",       /* trailing dot */
+        "web.serviceaccount.identity.linkerd.cluster.local",     /* no ns */
+        "a.b.c.serviceaccount.identity.linkerd.cluster.local",   /* sa with a dot */
+        "Web.ns.serviceaccount.identity.linkerd.cluster.local",  /* upper case */
+        "-web.ns.serviceaccount.identity.linkerd.cluster.local", /* leading '-' */
+        "web.ns-.serviceaccount.identity.linkerd.cluster.local", /* trailing '-' */
+        "web..serviceaccount.identity.linkerd.cluster.local",    /* empty ns */
+        "web.ns.serviceaccount.identity.weft.cluster.local",     /* other cp ns */
+        "web.ns.serviceaccount.identity.linkerd.cluster.localx", /* other domain */
+        "web.ns.serviceaccounts.identity.linkerd.cluster.local", /* typo */
+        "web.ns.serviceaccount.identity.linkerd.cluster.local.", /* trailing dot */
         ".serviceaccount.identity.linkerd.cluster.local",
         "web_x.ns.serviceaccount.identity.linkerd.cluster.local", /* underscore */
     };
@@ -132,8 +132,8 @@ static void test_csr(void)
     CHECK(strstr(err, "signature") != NULL);
     free(der);
 
-    der = make_csr(key, NULL, "DNS:" ID ",DNS:other.ns.serviceaccount.identity.linkerd.cluster.local",
-                   &len);
+    der = make_csr(key, NULL,
+                   "DNS:" ID ",DNS:other.ns.serviceaccount.identity.linkerd.cluster.local", &len);
     CHECK_EQ_INT(check(der, len, err, sizeof(err)), WF_EINVAL);
     CHECK(strstr(err, "2 DNS SANs") != NULL);
     free(der);
