@@ -254,15 +254,30 @@ static void reload_timer_cb(wf_loop_t *loop, wf_timer_t *t)
 
 /* --- Certify ----------------------------------------------------------------------- */
 
+/* Copies s into out (truncated), with bytes outside printable ASCII as '?'. */
+static void log_safe(char *out, size_t outlen, const char *s)
+{
+    size_t i = 0;
+    for (; s != NULL && s[i] != '\0' && i + 1 < outlen; i++)
+        out[i] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"') ? s[i] : '?';
+    out[i] = '\0';
+}
+
 static void certify_end(identity_svc_t *svc, wf_grpc_call_t *call, certify_result_t r,
                         wf_grpc_status_t status, const Weft__Identity__CertifyRequest *req,
                         const char *msg)
 {
     wf_counter_add(svc->certify[r], 1);
-    if (r == CR_OK)
-        wf_log_debug("certified %s", req->identity);
-    else
-        wf_log_info("Certify %s refused (%s): %s", req->identity, result_names[r], msg);
+    /* The identity (and messages quoting it) come from the network: log a
+     * bounded, printable copy so a request cannot forge log lines. */
+    char id[WF_IDENTITY_NAME_MAX + 1], why[256];
+    log_safe(id, sizeof(id), req->identity);
+    if (r == CR_OK) {
+        wf_log_debug("certified %s", id);
+    } else {
+        log_safe(why, sizeof(why), msg);
+        wf_log_info("Certify %s refused (%s): %s", id, result_names[r], why);
+    }
     wf_grpc_call_finish(call, status, r == CR_OK ? NULL : msg);
 }
 
@@ -573,7 +588,7 @@ static int identity_start(identity_svc_t *svc, char *err, size_t errlen)
         snprintf(labels, sizeof(labels), "result=\"%s\"", result_names[r]);
         svc->certify[r] = wf_metrics_get(svc->ctl.shard, &fam_certify, wf_str_from(labels));
     }
-    svc->expiry = wf_metrics_get(svc->ctl.shard, &fam_issuer_expiry, WF_STR_NULL);
+    svc->expiry = wf_metrics_get(svc->ctl.shard, &fam_issuer_expiry, WF_STR(""));
     svc->reload_ok = wf_metrics_get(svc->ctl.shard, &fam_issuer_reloads, WF_STR("result=\"ok\""));
     svc->reload_err =
         wf_metrics_get(svc->ctl.shard, &fam_issuer_reloads, WF_STR("result=\"error\""));
