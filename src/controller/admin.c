@@ -275,7 +275,7 @@ int wf_ctl_admin_start(wf_ctl_t *ctl, wf_ctl_admin_t **out)
     if (a == NULL)
         return WF_ENOMEM;
     a->ctl = ctl;
-    int rc = wf_listen(&ctl->cfg.admin_addr, 128, &a->fd);
+    int rc = wf_listen(&ctl->cfg.admin_addr, 128, false, &a->fd);
     if (rc != 0) {
         free(a);
         return rc;

@@ -349,7 +349,7 @@ int wf_admin_init(wf_admin_t **out, wf_proxy_t *proxy)
         free(a);
         return err;
     }
-    err = wf_listen(&proxy->cfg.admin_addr, 128, &a->fd);
+    err = wf_listen(&proxy->cfg.admin_addr, 128, false, &a->fd);
     if (err != 0) {
         wf_loop_destroy(&a->loop);
         free(a);

@@ -66,7 +66,7 @@ static int listener_open(wf_worker_t *w, const wf_side_t *side, const wf_addr_t 
                          bool optional)
 {
     wf_listener_t *l = &w->listeners[w->nlisteners];
-    int err = wf_listen(addr, 4096, &l->fd);
+    int err = wf_listen(addr, 4096, true, &l->fd);
     if (err != 0) {
         char a[WF_ADDR_STRLEN];
         wf_addr_format(addr, a, sizeof(a));

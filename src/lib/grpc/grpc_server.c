@@ -577,7 +577,7 @@ void wf_grpc_server_init(wf_grpc_server_t *srv, wf_loop_t *loop, const wf_grpc_m
 int wf_grpc_server_listen(wf_grpc_server_t *srv, const wf_addr_t *addr)
 {
     int fd;
-    int rc = wf_listen(addr, 128, &fd);
+    int rc = wf_listen(addr, 128, false, &fd);
     if (rc != 0)
         return rc;
     srv->listen_fd = fd;

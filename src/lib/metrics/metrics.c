@@ -96,7 +96,8 @@ static wf_series_t *series_new(wf_metric_family_t *f, wf_str_t labels, uint32_t 
     s->family = f;
     s->hash = hash;
     s->labels_len = (uint32_t)labels.len;
-    memcpy(s->labels, labels.ptr, labels.len);
+    if (labels.len > 0) /* an empty label set may come as (NULL, 0) */
+        memcpy(s->labels, labels.ptr, labels.len);
     s->labels[labels.len] = '\0';
     return s;
 }
@@ -113,7 +114,7 @@ wf_series_t *wf_metrics_get(wf_metrics_shard_t *shard, wf_metric_family_t *famil
     wf_series_t **slot = &shard->hash[h & (SHARD_HASH_SIZE - 1)];
     for (wf_series_t *s = *slot; s != NULL; s = s->hnext) {
         if (s->hash == h && s->family == family && s->labels_len == labels.len &&
-            memcmp(s->labels, labels.ptr, labels.len) == 0) {
+            (labels.len == 0 || memcmp(s->labels, labels.ptr, labels.len) == 0)) {
             s->refs++;
             return s;
         }

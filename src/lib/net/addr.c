@@ -143,7 +143,7 @@ void wf_addr_loopback4(wf_addr_t *out, uint16_t port)
     out->len = sizeof(out->u.in);
 }
 
-int wf_listen(const wf_addr_t *addr, int backlog, int *out_fd)
+int wf_listen(const wf_addr_t *addr, int backlog, bool reuseport, int *out_fd)
 {
     int fd = socket(addr->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -152,7 +152,7 @@ int wf_listen(const wf_addr_t *addr, int backlog, int *out_fd)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     /* One listener per worker on the same address; the kernel spreads
      * connections across them (no accept thundering herd). */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
         goto fail;
     if (addr->u.sa.sa_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));

@@ -37,8 +37,10 @@ bool wf_addr_eq(const wf_addr_t *a, const wf_addr_t *b);
 /* 127.0.0.1:port */
 void wf_addr_loopback4(wf_addr_t *out, uint16_t port);
 
-/* A non-blocking, close-on-exec, SO_REUSEADDR+SO_REUSEPORT listener. */
-int wf_listen(const wf_addr_t *addr, int backlog, int *out_fd);
+/* A non-blocking, close-on-exec, SO_REUSEADDR listener. `reuseport` adds
+ * SO_REUSEPORT, for one listener per worker thread on the same address;
+ * without it a port already taken (say, by a second instance) is an error. */
+int wf_listen(const wf_addr_t *addr, int backlog, bool reuseport, int *out_fd);
 
 /* Starts a non-blocking connect; WF_EAGAIN-free: returns 0 when the connect
  * is in progress or done (completion is EPOLLOUT + wf_sock_error). */

@@ -217,6 +217,24 @@ static void test_addr(void)
     CHECK(wf_addr_eq(&a, &b));
 }
 
+static void test_listen_reuseport_only_when_asked(void)
+{
+    wf_addr_t a;
+    wf_addr_parse(&a, WF_STR("127.0.0.1:0"));
+    int fd1, fd2, fd3;
+    CHECK_EQ_INT(wf_listen(&a, 16, false, &fd1), 0);
+    wf_addr_t bound;
+    wf_local_addr(fd1, &bound);
+    /* A taken port is an error for a plain listener... */
+    CHECK_EQ_INT(wf_listen(&bound, 16, false, &fd2), -EADDRINUSE);
+    close(fd1);
+    /* ...while per-worker SO_REUSEPORT listeners share one. */
+    CHECK_EQ_INT(wf_listen(&bound, 16, true, &fd2), 0);
+    CHECK_EQ_INT(wf_listen(&bound, 16, true, &fd3), 0);
+    close(fd2);
+    close(fd3);
+}
+
 static void test_log_levels(void)
 {
     wf_log_level_t l;
@@ -243,6 +261,7 @@ int main(void)
     WF_RUN(test_sbuf);
     WF_RUN(test_duration_parse);
     WF_RUN(test_addr);
+    WF_RUN(test_listen_reuseport_only_when_asked);
     WF_RUN(test_log_levels);
     return wf_test_done();
 }

@@ -85,6 +85,23 @@ static void test_histogram_buckets(void)
     wf_metrics_shard_free(a);
 }
 
+static void test_empty_label_set(void)
+{
+    wf_metrics_shard_t *a = wf_metrics_shard_new();
+    wf_series_t *s = wf_metrics_get(a, &fam_g, WF_STR_NULL); /* (NULL, 0) */
+    wf_series_t *t = wf_metrics_get(a, &fam_g, WF_STR(""));
+    CHECK(s == t); /* the same series */
+    wf_gauge_add(s, 5);
+    wf_sbuf_t out = {0};
+    wf_metrics_render(&out);
+    CHECK(strstr(out.ptr, "\ntest_open 5\n") != NULL); /* no braces for no labels */
+    wf_sbuf_free(&out);
+    wf_gauge_add(s, -5);
+    wf_metrics_put(a, s, 0);
+    wf_metrics_put(a, t, 0);
+    wf_metrics_shard_free(a);
+}
+
 static void test_label_escaping(void)
 {
     wf_sbuf_t l = {0};
@@ -144,6 +161,7 @@ int main(void)
     WF_RUN(test_counter_sums_across_shards);
     WF_RUN(test_gauge_and_expiry);
     WF_RUN(test_histogram_buckets);
+    WF_RUN(test_empty_label_set);
     WF_RUN(test_label_escaping);
     WF_RUN(test_concurrent_scrape);
     return wf_test_done();
