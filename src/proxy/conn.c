@@ -146,15 +146,7 @@ void wf_pconn_relay_start(wf_pconn_t *c)
 
 static void conn_relay_start(wf_pconn_t *c)
 {
-    const bool in = c->side->dir == WF_DIR_INBOUND;
-    wf_tcp_labels_t l = {
-        .direction = c->side->name,
-        .peer = "dst",
-        .target = &c->target,
-        .tls = "no_identity",
-        .no_tls_reason = in ? "loopback" : "not_provided_by_service_discovery",
-    };
-    wf_tcp_metrics_open(c->worker->metrics, &c->server.metrics, &l);
+    wf_upstream_metrics_open(c->worker, c->side, &c->server, &c->target);
     wf_pconn_relay_start(c);
 }
 
@@ -381,4 +373,20 @@ size_t wf_pconn_http_labels(const wf_pconn_t *c, char *out, size_t outlen)
         .srv_name = in ? c->worker->proxy->cfg.inbound_default_policy : NULL,
     };
     return wf_http_metrics_conn_labels(&l, out, outlen);
+}
+
+void wf_upstream_metrics_open(wf_worker_t *w, const wf_side_t *side, wf_end_t *end,
+                              const wf_addr_t *target)
+{
+    wf_tcp_labels_t l = {
+        .direction = side->name,
+        .peer = "dst",
+        .target = target,
+        .tls = "no_identity",
+        /* Inbound talks to the app on loopback; outbound has no identity
+         * for the destination until discovery provides one. */
+        .no_tls_reason =
+            side->dir == WF_DIR_INBOUND ? "loopback" : "not_provided_by_service_discovery",
+    };
+    wf_tcp_metrics_open(w->metrics, &end->metrics, &l);
 }

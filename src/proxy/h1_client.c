@@ -528,15 +528,7 @@ static int forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
     c->state = C_CONNECTING;
     wf_timer_init(&c->timer, c_timer_cb);
     wf_watch_init(&c->end.watch, fd, c_io_cb);
-    const bool in = dir->dir == WF_DIR_INBOUND;
-    wf_tcp_labels_t l = {
-        .direction = dir->name,
-        .peer = "dst",
-        .target = target,
-        .tls = "no_identity",
-        .no_tls_reason = in ? "loopback" : "not_provided_by_service_discovery",
-    };
-    wf_tcp_metrics_open(w->metrics, &c->end.metrics, &l);
+    wf_upstream_metrics_open(w, dir, &c->end, target);
     err = wf_watch_start(&w->loop, &c->end.watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
     if (err != 0) {
         c_close(c, err);

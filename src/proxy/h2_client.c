@@ -457,15 +457,7 @@ static wf_h2c_t *h2c_new(wf_worker_t *w, const wf_side_t *dir, const wf_addr_t *
     };
     nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, WF_ARRAY_LEN(iv));
     nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, WF_H2_CONN_WINDOW);
-    const bool in = dir->dir == WF_DIR_INBOUND;
-    wf_tcp_labels_t l = {
-        .direction = dir->name,
-        .peer = "dst",
-        .target = target,
-        .tls = "no_identity",
-        .no_tls_reason = in ? "loopback" : "not_provided_by_service_discovery",
-    };
-    wf_tcp_metrics_open(w->metrics, &c->end.metrics, &l);
+    wf_upstream_metrics_open(w, dir, &c->end, target);
     c->next = w->h2_conns;
     w->h2_conns = c;
     err = wf_watch_start(&w->loop, &c->end.watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);

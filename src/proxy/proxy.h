@@ -87,6 +87,12 @@ void wf_worker_drain(wf_worker_t *w);
 /* Joins a stopped worker and frees its loop, pool and shard. */
 void wf_worker_join(wf_worker_t *w);
 
+/* Counts an opened upstream connection end (peer="dst") of `side` towards
+ * `target`, with the TLS labels the side's upstream hop has today. The one
+ * place to change when mTLS reaches the upstream hop (#4, #6). */
+void wf_upstream_metrics_open(wf_worker_t *w, const wf_side_t *side, wf_end_t *end,
+                              const wf_addr_t *target);
+
 /* conn.c: takes an accepted socket through detect, connect and relay.
  * Takes ownership of fd. */
 void wf_pconn_accept(wf_worker_t *w, const wf_side_t *side, int fd, const wf_addr_t *local);
