@@ -67,6 +67,8 @@ struct wf_worker {
     struct wf_h1c *h1_idle;        /* owned: idle upstream HTTP/1 connections */
     uint32_t n_h1_idle;
     struct wf_h2c *h2_conns;       /* owned: upstream HTTP/2 connections */
+    struct wf_tls_ctx *tls_server; /* owned: inbound mTLS, built from the identity */
+    uint64_t tls_gen;              /* identity generation tls_server holds */
 };
 
 struct wf_proxy {
@@ -78,6 +80,7 @@ struct wf_proxy {
     _Atomic bool ready;    /* listeners bound and serving */
     _Atomic bool draining; /* SIGTERM or /shutdown seen */
     double start_time;     /* unix seconds */
+    struct wf_identity *identity; /* owned; NULL when identity is off */
 };
 
 int wf_worker_init(wf_worker_t *w, wf_proxy_t *proxy, uint32_t id);
@@ -92,6 +95,11 @@ void wf_worker_join(wf_worker_t *w);
  * place to change when mTLS reaches the upstream hop (#4, #6). */
 void wf_upstream_metrics_open(wf_worker_t *w, const wf_side_t *side, wf_end_t *end,
                               const wf_addr_t *target);
+
+/* The worker's inbound mTLS server context with the current certificate
+ * (refreshed when the identity moved on), or NULL when identity is off or
+ * no certificate is held yet. Borrowed: take a reference to keep it. */
+struct wf_tls_ctx *wf_worker_tls_server(wf_worker_t *w);
 
 /* conn.c: takes an accepted socket through detect, connect and relay.
  * Takes ownership of fd. */

@@ -8,6 +8,8 @@
  */
 #include "h1_proxy.h"
 #include "h2_proxy.h"
+#include "identity.h"
+#include "tls/tls_ctx.h"
 
 #include "core/log.h"
 
@@ -215,8 +217,51 @@ void wf_worker_drain(wf_worker_t *w)
 void wf_worker_join(wf_worker_t *w)
 {
     pthread_join(w->thread, NULL);
+    wf_tls_ctx_unref(w->tls_server);
+    w->tls_server = NULL;
     wf_metrics_shard_free(w->metrics);
     w->metrics = NULL;
     wf_pool_destroy(&w->pool);
     wf_loop_destroy(&w->loop);
+}
+
+wf_tls_ctx_t *wf_worker_tls_server(wf_worker_t *w)
+{
+    wf_identity_t *id = w->proxy->identity;
+    if (id == NULL)
+        return NULL;
+    uint64_t gen = wf_identity_generation(id);
+    if (gen == w->tls_gen)
+        return w->tls_server;
+    char *pem;
+    size_t len;
+    EVP_PKEY *key;
+    if (wf_identity_snapshot(id, &pem, &len, &key, &gen) != 0)
+        return w->tls_server;
+    const char *why = NULL;
+    if (w->tls_server == NULL) {
+        /* Meshed clients offer the transport ALPN; others (an openssl or
+         * curl client holding a mesh cert) may offer none, which is fine. */
+        static const wf_str_t alpn[] = {{WF_TLS_ALPN_TRANSPORT, sizeof(WF_TLS_ALPN_TRANSPORT) - 1}};
+        wf_tls_ctx_conf_t conf = {
+            .cert_chain_pem = {pem, len},
+            .key = key,
+            .trust_pem = wf_identity_trust_pem(id),
+            .alpn = alpn,
+            .alpn_count = WF_ARRAY_LEN(alpn),
+            /* Clients without a cert get TLS and no client_id (Linkerd
+             * does the same); policy decides later what they may do. */
+            .client_auth = WF_TLS_CLIENT_AUTH_OPTIONAL,
+        };
+        w->tls_server = wf_tls_ctx_new_server(&conf, &why);
+    } else if (wf_tls_ctx_set_cert(w->tls_server, (wf_str_t){pem, len}, key, &why) != 0) {
+        wf_log_warn("worker %u: cannot use the new certificate: %s", w->id, why);
+    }
+    if (w->tls_server == NULL)
+        wf_log_warn("worker %u: cannot build the inbound TLS context: %s", w->id, why);
+    else
+        w->tls_gen = gen;
+    free(pem);
+    EVP_PKEY_free(key);
+    return w->tls_server;
 }
