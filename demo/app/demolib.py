@@ -60,7 +60,7 @@ def split_hostport(value, what):
     return host.strip("[]"), int(port)
 
 
-_log_lock = threading.Lock()
+_log_lock = threading.RLock()  # reentrant: the SIGTERM handler logs too
 _service = os.path.basename(sys.argv[0]).rsplit(".", 1)[0].replace("_", "-")
 
 

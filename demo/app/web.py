@@ -157,7 +157,11 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path in ROUTES:
             name, methods = ROUTES[url.path]
             if self.command in methods:
-                status, obj = getattr(app, name)(args)
+                try:
+                    status, obj = getattr(app, name)(args)
+                except Exception as e:  # a bug: answer 500, keep the connection usable
+                    status, obj = 500, {"error": "internal error: %s" % type(e).__name__}
+                    demolib.log("error", url.path, repr("%s: %s" % (type(e).__name__, e)))
             else:
                 status, obj = 405, {"error": "method not allowed"}
             ctype = "application/json; charset=utf-8"
