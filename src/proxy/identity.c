@@ -68,7 +68,8 @@ struct wf_identity {
     wf_loop_t loop;
     _Atomic bool stop;
     wf_timer_t timer;
-    wf_tls_ctx_t *client_ctx;   /* owned: anchors, no cert, ALPN h2 */
+    wf_tls_ctx_t *client_ctx;   /* owned during an attempt only: an OpenSSL 3 context costs
+                                 * ~1 MB, and Certify runs once a day */
     wf_grpc_channel_t *ch;      /* the attempt's channel, NULL between attempts */
     bool got_cert;              /* this attempt installed a certificate */
     uint64_t backoff_ms;
@@ -233,6 +234,8 @@ static void on_done(wf_grpc_ccall_t *cc, wf_grpc_status_t status, wf_str_t messa
     wf_identity_t *id = wf_grpc_ccall_data(cc);
     wf_grpc_channel_close(id->ch);
     id->ch = NULL;
+    wf_tls_ctx_unref(id->client_ctx); /* the closing connection keeps its own reference */
+    id->client_ctx = NULL;
     if (status != WF_GRPC_OK || !id->got_cert) {
         char st[32], m[300];
         snprintf(st, sizeof(st), "%d", (int)status);
@@ -306,6 +309,15 @@ static void attempt(wf_loop_t *loop, wf_timer_t *t)
     char err[256];
     if (read_token(cfg->identity_token_file, &token, &token_len, err, sizeof(err)) != 0)
         return fail_attempt(id, "token file %s: %s", cfg->identity_token_file, err);
+    const char *why = NULL;
+    static const wf_str_t alpn[] = {{"h2", 2}};
+    wf_tls_ctx_conf_t conf = {.trust_pem = id->trust_pem, .alpn = alpn, .alpn_count = 1};
+    wf_tls_ctx_unref(id->client_ctx);
+    id->client_ctx = wf_tls_ctx_new_client(&conf, &why);
+    if (id->client_ctx == NULL) {
+        free(token);
+        return fail_attempt(id, "cannot build the TLS client context: %s%s", why, "");
+    }
     wf_addr_t addr;
     int rc = wf_addr_resolve(&addr, wf_str_from(cfg->identity_svc_addr));
     if (rc != 0) {
@@ -384,7 +396,6 @@ int wf_identity_new(wf_identity_t **out, const wf_proxy_config_t *cfg, char *err
     id->trust_pem = wf_str_from(cfg->identity_trust_anchors);
     pthread_mutex_init(&id->mu, NULL);
     int rc = WF_EINVAL;
-    const char *why = NULL;
     id->anchors = anchors_parse(id->trust_pem);
     if (id->anchors == NULL) {
         snprintf(err, errlen,
@@ -399,14 +410,6 @@ int wf_identity_new(wf_identity_t **out, const wf_proxy_config_t *cfg, char *err
     if ((rc = wf_cert_csr_build(id->key, cfg->identity_local_name, &id->csr, &id->csr_len, err,
                                 errlen)) != 0)
         goto fail;
-    static const wf_str_t alpn[] = {{"h2", 2}};
-    wf_tls_ctx_conf_t conf = {.trust_pem = id->trust_pem, .alpn = alpn, .alpn_count = 1};
-    id->client_ctx = wf_tls_ctx_new_client(&conf, &why);
-    if (id->client_ctx == NULL) {
-        snprintf(err, errlen, "WEFT_PROXY_IDENTITY_TRUST_ANCHORS: %s", why);
-        rc = WF_EINVAL;
-        goto fail;
-    }
     if ((rc = wf_loop_init(&id->loop)) != 0) {
         snprintf(err, errlen, "cannot create the identity loop: %s", wf_strerror(rc));
         goto fail;
