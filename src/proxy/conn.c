@@ -127,7 +127,8 @@ static void conn_tls_handshake(wf_pconn_t *c)
     wf_str_t id = wf_tls_io_peer_id(c->client.io);
     c->tls = true;
     c->client_id_len = (uint8_t)WF_MIN(id.len, (size_t)WF_TLS_ID_MAX);
-    memcpy(c->client_id, id.ptr, c->client_id_len);
+    if (c->client_id_len > 0)
+        memcpy(c->client_id, id.ptr, c->client_id_len);
     c->client_id[c->client_id_len] = '\0';
     /* What the client sent after its Finished may already sit decrypted
      * in the TLS layer, where no edge will announce it. */
