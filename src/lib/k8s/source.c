@@ -125,6 +125,7 @@ void wf__k8s_mark(wf_k8s_informer_t *inf, const char *key)
 void wf__k8s_resync_begin(wf_k8s_informer_t *inf)
 {
     inf->gen++;
+    inf->relists++;
 }
 
 void wf__k8s_resync_end(wf_k8s_informer_t *inf)

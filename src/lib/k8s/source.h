@@ -71,6 +71,7 @@ struct wf_k8s_informer {
     uint64_t gen;     /* current resync generation (wf__k8s_resync_*) */
     uint64_t events;  /* events delivered */
     uint64_t errors;  /* objects skipped as malformed, failed requests */
+    uint64_t relists; /* full lists (the first one included) */
     void *impl;       /* the implementation's per-informer state (owned by it) */
 };
 
