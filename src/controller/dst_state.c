@@ -35,30 +35,63 @@ static void keep_only(json_t *obj, const char *const *keep, size_t nkeep)
     }
 }
 
+/* Keeps only the listed keys of a string map (labels, annotations). */
+static void keep_map(json_t *parent, const char *map, const char *const *keep, size_t nkeep)
+{
+    json_t *m = json_object_get(parent, map);
+    keep_only(m, keep, nkeep);
+    if (json_is_object(m) && json_object_size(m) == 0)
+        json_object_del(parent, map);
+}
+
 /*
- * Pods are most of the objects and most of each object is spec.containers
- * and status.conditions/containerStatuses, none of which discovery reads:
- * only identity, labels, annotations, owners, the service account and the
- * IP stay. Other kinds are kept whole (minus managedFields, object.c).
+ * Bounded memory: pods and endpoint slices are nearly all of the objects,
+ * and nearly all of each is fields discovery never reads (containers,
+ * conditions, statuses, hints, unrelated labels and annotations). Only what
+ * dst_state.c and dst_rules.c read stays: for a pod its identity, the two
+ * labels and one annotation that matter, owners, service account and IP;
+ * for a slice its service label, ports, and per endpoint the addresses,
+ * readiness and target. Services and namespaces are few: kept whole (minus
+ * managedFields, object.c).
  */
 static void dst_prune(const wf_k8s_resource_t *res, json_t *obj)
 {
-    static const char *const top[] = {"apiVersion", "kind", "metadata", "spec", "status"};
-    static const char *const md[] = {"name",   "namespace",   "uid",
-                                     "resourceVersion", "labels", "annotations",
-                                     "ownerReferences"};
-    static const char *const spec[] = {"serviceAccountName", "hostNetwork"};
-    static const char *const status[] = {"podIP", "phase"};
-    if (res->id != WF_K8S_POD)
-        return;
-    keep_only(obj, top, WF_ARRAY_LEN(top));
-    keep_only(json_object_get(obj, "metadata"), md, WF_ARRAY_LEN(md));
-    keep_only(json_object_get(obj, "spec"), spec, WF_ARRAY_LEN(spec));
-    keep_only(json_object_get(obj, "status"), status, WF_ARRAY_LEN(status));
-    json_t *refs = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");
-    static const char *const ref[] = {"kind", "name", "controller"};
-    for (size_t i = 0; i < json_array_size(refs); i++)
-        keep_only(json_array_get(refs, i), ref, WF_ARRAY_LEN(ref));
+    static const char *const md[] = {"name", "namespace", "resourceVersion", "labels",
+                                     "annotations", "ownerReferences"};
+    static const char *const ann[] = {WF_DST_ANN_OPAQUE};
+    json_t *meta = json_object_get(obj, "metadata");
+    if (res->id == WF_K8S_POD) {
+        static const char *const top[] = {"metadata", "spec", "status"};
+        static const char *const labels[] = {"pod-template-hash", "linkerd.io/control-plane-ns"};
+        static const char *const spec[] = {"serviceAccountName", "hostNetwork"};
+        static const char *const status[] = {"podIP", "phase"};
+        static const char *const ref[] = {"kind", "name", "controller"};
+        keep_only(obj, top, WF_ARRAY_LEN(top));
+        keep_only(meta, md, WF_ARRAY_LEN(md));
+        keep_map(meta, "labels", labels, WF_ARRAY_LEN(labels));
+        keep_map(meta, "annotations", ann, WF_ARRAY_LEN(ann));
+        keep_only(json_object_get(obj, "spec"), spec, WF_ARRAY_LEN(spec));
+        keep_only(json_object_get(obj, "status"), status, WF_ARRAY_LEN(status));
+        json_t *refs = json_object_get(meta, "ownerReferences");
+        for (size_t i = 0; i < json_array_size(refs); i++)
+            keep_only(json_array_get(refs, i), ref, WF_ARRAY_LEN(ref));
+    } else if (res->id == WF_K8S_ENDPOINTSLICE) {
+        static const char *const top[] = {"metadata", "addressType", "ports", "endpoints"};
+        static const char *const labels[] = {WF_K8S_LABEL_SERVICE_NAME};
+        static const char *const ep[] = {"addresses", "conditions", "targetRef"};
+        static const char *const cond[] = {"ready"};
+        static const char *const target[] = {"kind", "name", "namespace"};
+        keep_only(obj, top, WF_ARRAY_LEN(top));
+        keep_only(meta, md, 4);
+        keep_map(meta, "labels", labels, WF_ARRAY_LEN(labels));
+        json_t *eps = json_object_get(obj, "endpoints");
+        for (size_t i = 0; i < json_array_size(eps); i++) {
+            json_t *e = json_array_get(eps, i);
+            keep_only(e, ep, WF_ARRAY_LEN(ep));
+            keep_map(e, "conditions", cond, WF_ARRAY_LEN(cond));
+            keep_only(json_object_get(e, "targetRef"), target, WF_ARRAY_LEN(target));
+        }
+    }
 }
 
 /* --- index helpers ---------------------------------------------------------------- */
