@@ -429,11 +429,33 @@ static void refresh_watch(dst_t *d, dst_watch_t *w)
         sub_update(s);
 }
 
+static void flush_cb(wf_loop_t *loop, wf_defer_t *df)
+{
+    dst_t *d = wf_container_of(df, dst_t, flush_defer);
+    wf_hmap_iter_t it;
+    wf_hmap_iter_init(&it, &d->dirty);
+    for (wf_hmap_entry_t *e; (e = wf_hmap_iter_next(&it)) != NULL;) {
+        dst_watch_t *w = wf_hmap_get(&d->watches, (wf_str_t){e->key, e->klen});
+        if (w != NULL) /* it may have lost its last stream since */
+            refresh_watch(d, w);
+    }
+    wf_hmap_clear(&d->dirty);
+}
+
+static void mark_dirty(dst_t *d, const dst_watch_t *w)
+{
+    if (wf_hmap_put(&d->dirty, wf_str_from(w->key), (void *)w, NULL) != 0) {
+        refresh_watch(d, (dst_watch_t *)w); /* out of memory: refresh now instead */
+        return;
+    }
+    wf_loop_defer(&d->ctl.loop, &d->flush_defer, flush_cb);
+}
+
 void dst_refresh(dst_t *d, const char *key)
 {
     dst_watch_t *w = wf_hmap_get(&d->watches, wf_str_from(key));
     if (w != NULL)
-        refresh_watch(d, w);
+        mark_dirty(d, w);
 }
 
 void dst_refresh_ns(dst_t *d, const char *ns)
@@ -443,7 +465,7 @@ void dst_refresh_ns(dst_t *d, const char *ns)
     for (wf_hmap_entry_t *e; (e = wf_hmap_iter_next(&it)) != NULL;) {
         dst_watch_t *w = e->val;
         if (strcmp(w->res_ns, ns) == 0 || (!w->t.is_ip && strcmp(w->t.ns, ns) == 0))
-            refresh_watch(d, w);
+            mark_dirty(d, w);
     }
 }
 
@@ -885,6 +907,7 @@ int wf_destination_main(int argc, char **argv)
         wf_loop_run_once(&d->ctl.loop, 0);
     }
     wf_hmap_clear(&d->watches);
+    wf_hmap_clear(&d->dirty);
     if (d->ctl.loop_ok)
         wf_timer_stop(&d->ctl.loop, &d->gauge_timer);
     dst_state_free(d);

@@ -49,6 +49,16 @@ typedef struct dst_slices {
     wf_k8s_obj_t **v; /* owned array; each element referenced */
 } dst_slices_t;
 
+/* The services (of one namespace) whose slices name a pod, with how many
+ * endpoints name it in each. */
+typedef struct dst_pod_svcs {
+    uint32_t n, cap;
+    struct dst_pod_svc {
+        uint32_t count;
+        char name[WF_DST_LABEL_MAX + 1];
+    } *v; /* owned */
+} dst_pod_svcs_t;
+
 /* Kinds with an informer, for metrics. */
 enum { DST_NS, DST_POD, DST_SVC, DST_SLICE, DST_NKINDS };
 
@@ -65,6 +75,10 @@ typedef struct dst {
     wf_hmap_t pod_by_ip;     /* podIP -> Pod (referenced) */
     wf_hmap_t slices_by_svc; /* "ns/name" -> dst_slices_t * (owned) */
     wf_hmap_t watches;       /* "s/ns/name" | "i/ip" -> dst_watch_t * (owned) */
+    wf_hmap_t pod_svcs;      /* "ns/pod" -> dst_pod_svcs_t * (owned): services whose slices
+                                name the pod, so a pod change reaches only their streams */
+    wf_hmap_t dirty;         /* watch keys to refresh at the end of this loop iteration */
+    wf_defer_t flush_defer;
     wf_timer_t gauge_timer;
     /* metrics (referenced series) */
     wf_series_t *streams_open[2], *streams_total[2], *updates[2], *invalid[2];
@@ -117,9 +131,11 @@ struct dst_watch {
     size_t nsubs;
 };
 
-/* Refreshes the watch under key (if any): every stream gets its diff. */
+/* Marks the watch under key (if any) for a refresh: at the end of this loop
+ * iteration every stream on it gets its diff — once, however many objects
+ * changed (an inotify batch, a watch chunk, a relist). */
 void dst_refresh(dst_t *d, const char *key);
-/* Refreshes every watch whose last resolution was in namespace ns. */
+/* The same for every watch whose last resolution was in namespace ns. */
 void dst_refresh_ns(dst_t *d, const char *ns);
 
 #endif

@@ -149,6 +149,65 @@ static const char *pod_index_ip(const wf_k8s_obj_t *pod)
     return wf_k8s_pod_ip(pod);
 }
 
+/* Counts (delta +1) or uncounts (-1) the pods a slice's endpoints name. */
+static void pod_svcs_adjust(dst_t *d, const wf_k8s_obj_t *slice, const char *svc, int delta)
+{
+    if (strlen(svc) > WF_DST_LABEL_MAX)
+        return;
+    size_t ne = wf_k8s_slice_nendpoints(slice);
+    for (size_t i = 0; i < ne; i++) {
+        wf_k8s_endpoint_t e;
+        if (!wf_k8s_slice_endpoint(slice, i, &e) || e.target_kind == NULL ||
+            strcmp(e.target_kind, "Pod") != 0 || e.target_name == NULL)
+            continue;
+        char key[2 * WF_K8S_NAME_MAX + 2];
+        size_t kl = wf_k8s_obj_key(e.target_ns != NULL ? e.target_ns : slice->ns, e.target_name,
+                                   key, sizeof(key));
+        if (kl >= sizeof(key))
+            continue;
+        wf_str_t k = {key, kl};
+        dst_pod_svcs_t *ps = wf_hmap_get(&d->pod_svcs, k);
+        uint32_t j = 0;
+        for (; ps != NULL && j < ps->n; j++)
+            if (strcmp(ps->v[j].name, svc) == 0)
+                break;
+        if (delta < 0) {
+            if (ps == NULL || j == ps->n)
+                continue;
+            if (--ps->v[j].count == 0)
+                ps->v[j] = ps->v[--ps->n];
+            if (ps->n == 0) {
+                wf_hmap_del(&d->pod_svcs, k);
+                free(ps->v);
+                free(ps);
+            }
+            continue;
+        }
+        if (ps == NULL) {
+            ps = calloc(1, sizeof(*ps));
+            if (ps == NULL || wf_hmap_put(&d->pod_svcs, k, ps, NULL) != 0) {
+                free(ps);
+                continue;
+            }
+        }
+        if (j < ps->n) {
+            ps->v[j].count++;
+            continue;
+        }
+        if (ps->n == ps->cap) {
+            uint32_t nc = ps->cap ? ps->cap * 2 : 1;
+            struct dst_pod_svc *v = realloc(ps->v, nc * sizeof(*v));
+            if (v == NULL)
+                continue;
+            ps->v = v;
+            ps->cap = nc;
+        }
+        ps->v[ps->n].count = 1;
+        snprintf(ps->v[ps->n].name, sizeof(ps->v[ps->n].name), "%s", svc);
+        ps->n++;
+    }
+}
+
 static void slices_add(dst_t *d, wf_k8s_obj_t *slice)
 {
     const char *svc = wf_k8s_slice_service(slice);
@@ -176,6 +235,7 @@ static void slices_add(dst_t *d, wf_k8s_obj_t *slice)
         set->cap = nc;
     }
     set->v[set->n++] = wf_k8s_obj_ref(slice);
+    pod_svcs_adjust(d, slice, svc, +1);
 }
 
 static void slices_remove(dst_t *d, wf_k8s_obj_t *slice)
@@ -190,6 +250,7 @@ static void slices_remove(dst_t *d, wf_k8s_obj_t *slice)
         return;
     for (size_t i = 0; i < set->n; i++)
         if (set->v[i] == slice) {
+            pod_svcs_adjust(d, slice, svc, -1);
             wf_k8s_obj_unref(slice);
             set->v[i] = set->v[--set->n];
             break;
@@ -252,7 +313,13 @@ static void on_event(wf_k8s_informer_t *inf, wf_k8s_event_t ev, wf_k8s_obj_t *ob
         refresh_ip(d, oip);
         if (nip != NULL && (oip == NULL || strcmp(oip, nip) != 0))
             refresh_ip(d, nip);
-        dst_refresh_ns(d, obj->ns); /* its labels may show in a service's endpoints */
+        /* Its labels and identity show in the endpoints of the services
+         * whose slices name it: only their streams are refreshed. */
+        char key[2 * WF_K8S_NAME_MAX + 2];
+        wf_k8s_obj_key(obj->ns, obj->name, key, sizeof(key));
+        dst_pod_svcs_t *ps = wf_hmap_get(&d->pod_svcs, wf_str_from(key));
+        for (uint32_t i = 0; ps != NULL && i < ps->n; i++)
+            refresh_svc(d, obj->ns, ps->v[i].name);
         break;
     }
     default:
@@ -304,6 +371,13 @@ void dst_state_free(dst_t *d)
         free(set);
     }
     wf_hmap_clear(&d->slices_by_svc);
+    wf_hmap_iter_init(&it, &d->pod_svcs);
+    for (wf_hmap_entry_t *e; (e = wf_hmap_iter_next(&it)) != NULL;) {
+        dst_pod_svcs_t *ps = e->val;
+        free(ps->v);
+        free(ps);
+    }
+    wf_hmap_clear(&d->pod_svcs);
     wf_k8s_source_free(d->src);
     d->src = NULL;
 }
