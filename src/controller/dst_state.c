@@ -85,11 +85,22 @@ static void dst_prune(const wf_k8s_resource_t *res, json_t *obj)
         keep_only(meta, md, 4);
         keep_map(meta, "labels", labels, WF_ARRAY_LEN(labels));
         json_t *eps = json_object_get(obj, "endpoints");
+        const char *ns = json_string_value(json_object_get(meta, "namespace"));
         for (size_t i = 0; i < json_array_size(eps); i++) {
             json_t *e = json_array_get(eps, i);
             keep_only(e, ep, WF_ARRAY_LEN(ep));
             keep_map(e, "conditions", cond, WF_ARRAY_LEN(cond));
-            keep_only(json_object_get(e, "targetRef"), target, WF_ARRAY_LEN(target));
+            /* Absent means the same to the accessors, and each object
+             * costs a few hundred bytes in jansson: ready is the default,
+             * the target's namespace defaults to the slice's. */
+            json_t *c = json_object_get(e, "conditions");
+            if (json_is_true(json_object_get(c, "ready")))
+                json_object_del(e, "conditions");
+            json_t *t = json_object_get(e, "targetRef");
+            keep_only(t, target, WF_ARRAY_LEN(target));
+            const char *tns = json_string_value(json_object_get(t, "namespace"));
+            if (tns != NULL && ns != NULL && strcmp(tns, ns) == 0)
+                json_object_del(t, "namespace");
         }
     }
 }
@@ -429,8 +440,10 @@ static bool parse_ip(const char *s, dst_ep_t *ep)
     return false;
 }
 
-/* Ready endpoints of svc for its port `port` (see README: a port the
- * Service does not declare is looked up by number in the slices). */
+/* Ready endpoints of svc for its port `port`: the slices' port named like
+ * the Service port (so a named targetPort is resolved per slice, as the
+ * endpoint-slice controller wrote it); a port the Service does not declare
+ * is looked up by number among the slices' ports. */
 static void service_eps(dst_t *d, wf_k8s_obj_t *svc, uint16_t port, dst_eps_t *eps)
 {
     wf_k8s_svc_port_t sp;
