@@ -57,6 +57,11 @@ typedef struct wf_proxy_config {
     const char *identity_svc_addr;      /* host:port of the identity service */
     const char *identity_svc_name;      /* the identity service's own identity */
     const char *identity_local_name;    /* ours: <sa>.<ns>.serviceaccount.identity.<cp>.<td> */
+
+    /* Discovery (discovery.h): off when the address is unset. */
+    const char *destination_svc_addr;   /* host:port of the destination service */
+    const char *destination_svc_name;   /* its identity (for when it serves mTLS) */
+    const char *destination_context;    /* JSON sent as context_token */
 } wf_proxy_config_t;
 
 static inline bool wf_proxy_identity_enabled(const wf_proxy_config_t *cfg)

@@ -19,7 +19,9 @@ typedef struct wf_h2s wf_h2s_t;
 
 typedef enum pc_state {
     PC_DETECT,
-    PC_TLS,   /* inbound: terminating mesh mTLS addressed to us */
+    PC_DISCOVER,  /* outbound: waiting for discovery's first answer */
+    PC_TLS,       /* inbound: terminating mesh mTLS addressed to us */
+    PC_TRANSPORT, /* inbound, direct to our port: reading the transport header */
     PC_CONNECT,
     PC_RELAY,
     PC_HTTP1, /* HTTP/1 server codec: requests proxied one by one */
@@ -46,6 +48,12 @@ struct wf_pconn {
     bool tls_peek;  /* detect: reading a whole ClientHello to see its SNI */
     bool tls;       /* inbound: the client end is mesh mTLS we terminated */
     uint32_t detect_bytes; /* read before the client end's metrics were opened */
+    bool direct;     /* inbound: addressed to our own port (transport header follows mTLS) */
+    bool mesh;       /* outbound: tunnelled over mTLS to a meshed endpoint's proxy */
+    bool mesh_opaque;
+    uint16_t mesh_app_port;
+    uint8_t server_id_len;
+    char server_id[WF_TLS_ID_MAX + 1]; /* outbound mesh: the identity the peer proved */
     uint8_t client_id_len;
     char client_id[WF_TLS_ID_MAX + 1]; /* inbound mTLS: the client's identity, or "" */
 };

@@ -10,6 +10,7 @@
 #include "admin.h"
 #include "core/log.h"
 #include "http_metrics.h"
+#include "discovery.h"
 #include "identity.h"
 #include "proxy.h"
 
@@ -69,7 +70,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "weft-proxy: invalid configuration: %s\n", err);
             return 1;
         }
-    } else {
+    }
+    if (wf_discovery_new(&proxy.discovery, &proxy.cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "weft-proxy: cannot start discovery: %s\n", err);
+        return 1;
+    }
+    if (proxy.identity == NULL) {
         wf_log_info("identity is off (%s): inbound mesh mTLS is not terminated",
                     proxy.cfg.identity_disabled ? "WEFT_PROXY_IDENTITY_DISABLED=true"
                                                 : "no WEFT_PROXY_IDENTITY_TRUST_ANCHORS");
@@ -115,6 +121,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "weft-proxy: cannot start the identity client: %s\n", wf_strerror(rc));
         return 1;
     }
+    wf_loop_t *loops[WF_PROXY_MAX_CORES];
+    for (uint32_t i = 0; i < proxy.nworkers; i++)
+        loops[i] = &proxy.workers[i].loop;
+    if (proxy.discovery != NULL &&
+        (rc = wf_discovery_start(proxy.discovery, loops, proxy.nworkers)) != 0) {
+        fprintf(stderr, "weft-proxy: cannot start discovery: %s\n", wf_strerror(rc));
+        return 1;
+    }
     for (uint32_t i = 0; i < proxy.nworkers; i++) {
         if ((rc = wf_worker_start(&proxy.workers[i])) != 0) {
             fprintf(stderr, "weft-proxy: cannot start worker thread: %s\n", wf_strerror(rc));
@@ -156,6 +170,7 @@ int main(int argc, char **argv)
         wf_worker_join(&proxy.workers[i]);
     }
     wf_admin_stop(admin);
+    wf_discovery_free(proxy.discovery);
     wf_identity_free(proxy.identity);
     free(proxy.workers);
     wf_log_info("drained; exiting");
