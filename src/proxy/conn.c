@@ -14,6 +14,8 @@
 #include "conn.h"
 #include "http_metrics.h"
 #include "discovery.h"
+#include "h1_proxy.h"
+#include "h2_proxy.h"
 #include "identity.h"
 #include "transport_header.h"
 
@@ -388,6 +390,8 @@ static void timer_cb(wf_loop_t *loop, wf_timer_t *t)
                     "destination",
                     (unsigned long long)c->side->detect_timeout_ms);
         conn_begin(c);
+        if (c->state == PC_DETECT)
+            conn_detect(c);
         break;
     case PC_TRANSPORT:
         wf_tcp_metrics_error(c->worker->metrics, c->side->name, "transport_header", loop->now);
@@ -462,6 +466,21 @@ static void conn_begin(wf_pconn_t *c)
     }
 }
 
+/* Makes c a tunnel to the meshed endpoint in pick; false without a
+ * certificate to prove who we are (then it goes as it is). */
+static bool conn_mesh_set(wf_pconn_t *c, const wf_dst_pick_t *pick, bool opaque)
+{
+    if (wf_worker_tls_client(c->worker) == NULL)
+        return false;
+    c->mesh = true;
+    c->mesh_opaque = opaque;
+    c->mesh_app_port = pick->app_port;
+    c->target = pick->addr;
+    c->server_id_len = (uint8_t)strlen(pick->identity);
+    memcpy(c->server_id, pick->identity, c->server_id_len + 1);
+    return true;
+}
+
 /* Outbound with discovery: where does this connection go? */
 static void conn_discover(wf_pconn_t *c)
 {
@@ -483,23 +502,23 @@ static void conn_discover(wf_pconn_t *c)
         return;
     }
     case WF_DST_MESHED:
-        if (wf_worker_tls_client(w) != NULL) {
-            c->mesh = true;
-            c->mesh_opaque = pick.opaque;
-            c->mesh_app_port = pick.app_port;
-            c->target = pick.addr;
-            c->server_id_len = (uint8_t)strlen(pick.identity);
-            memcpy(c->server_id, pick.identity, c->server_id_len + 1);
+        /* Opaque ports go through the tunnel as they are; anything else
+         * is detected first, so HTTP can be balanced per request (and
+         * what turns out not to be HTTP is tunnelled then). */
+        if (pick.opaque && conn_mesh_set(c, &pick, true)) {
             wf_timer_stop(&w->loop, &c->timer);
             conn_connect(c);
             return;
         }
-        /* No certificate yet: we cannot prove who we are; go as is. */
         break;
     case WF_DST_FORWARD:
         break;
     }
     conn_begin(c);
+    /* Bytes that arrived while we waited were announced by an edge we
+     * could not act on then: read them now. */
+    if (c->state == PC_DETECT)
+        conn_detect(c);
 }
 
 void wf_pconn_discovered(wf_pconn_t *c)
@@ -517,6 +536,13 @@ static void conn_connect(wf_pconn_t *c)
         wf_addr_loopback4(&c->target, wf_addr_port(&c->orig_dst));
     } else if (!c->mesh) {
         c->target = c->orig_dst;
+        /* Detected as not HTTP (or silent): tunnel it whole to a meshed
+         * endpoint, telling the peer not to detect again. */
+        wf_dst_pick_t pick;
+        if (c->worker->proxy->discovery != NULL &&
+            wf_discovery_pick(c->worker->proxy->discovery, &c->orig_dst, c->worker->id, &pick) ==
+                WF_DST_MESHED)
+            conn_mesh_set(c, &pick, true);
     }
     int fd;
     int err = wf_connect_start(&c->target, &fd);
@@ -684,6 +710,54 @@ int wf_pconn_request_headers(const wf_pconn_t *c, wf_http_head_t *req)
     return wf_http_head_set(req, WF_STR(WF_L5D_CLIENT_ID), wf_pconn_client_id(c));
 }
 
+/* Inbound HTTP/2 from a meshed peer that carried an HTTP/1 request: back
+ * to HTTP/1 for the application, with the framing it had. */
+static bool orig_proto_h1(wf_exchange_t *x)
+{
+    const wf_hfield_t *op = wf_http_head_find(&x->req, WF_STR(WF_L5D_ORIG_PROTO));
+    if (op == NULL || !wf_str_eq_nocase(op->value, WF_STR("HTTP/1.1")))
+        return false;
+    if (wf_http_head_set(&x->req, WF_STR(WF_L5D_ORIG_PROTO), WF_STR_NULL) != 0)
+        return false;
+    if (x->req.body != WF_H1_BODY_NONE && x->req.content_length >= 0)
+        x->req.body = WF_H1_BODY_LENGTH;
+    return true;
+}
+
+int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target)
+{
+    wf_worker_t *w = c->worker;
+    const bool h2 = c->state == PC_HTTP2;
+    if (c->side->dir == WF_DIR_INBOUND) {
+        wf_addr_loopback4(target, wf_addr_port(&c->orig_dst));
+        if (h2 && !orig_proto_h1(x))
+            return wf_h2c_forward(w, c->side, x, target);
+        return wf_h1c_forward(w, c->side, x, target);
+    }
+    *target = c->orig_dst;
+    wf_dst_pick_t pick;
+    if (w->proxy->discovery != NULL && x->req.upgrade.len == 0 &&
+        x->req.method_id != WF_H1_M_CONNECT &&
+        wf_discovery_pick(w->proxy->discovery, &c->orig_dst, w->id, &pick) == WF_DST_MESHED &&
+        wf_worker_tls_client(w) != NULL) {
+        /* Per request: HTTP/1 travels as HTTP/2 between proxies, on one
+         * multiplexed mTLS connection per endpoint; the peer restores it. */
+        if (!h2 && wf_http_head_set(&x->req, WF_STR(WF_L5D_ORIG_PROTO), WF_STR("HTTP/1.1")) != 0)
+            return WF_ENOMEM;
+        *target = pick.addr;
+        return wf_h2c_forward_mesh(w, c->side, x, &pick);
+    }
+    return h2 ? wf_h2c_forward(w, c->side, x, target) : wf_h1c_forward(w, c->side, x, target);
+}
+
+void wf_pconn_cancel_upstream(wf_worker_t *w, wf_exchange_t *x, uint32_t h2_code)
+{
+    if (wf_h2c_owns(x))
+        wf_h2c_cancel(w, x, h2_code);
+    else
+        wf_h1c_cancel(w, x);
+}
+
 size_t wf_pconn_http_labels(const wf_pconn_t *c, char *out, size_t outlen)
 {
     const bool in = c->side->dir == WF_DIR_INBOUND;
@@ -696,6 +770,17 @@ size_t wf_pconn_http_labels(const wf_pconn_t *c, char *out, size_t outlen)
         .client_id = wf_pconn_client_id(c),
         .srv_name = in ? c->worker->proxy->cfg.inbound_default_policy : NULL,
     };
+    /* Outbound to a meshed destination: its requests travel over mTLS to
+     * the identity discovery names (endpoints of one Service share it). */
+    wf_dst_pick_t pick;
+    wf_discovery_t *d = c->worker->proxy->discovery;
+    if (!in && d != NULL && wf_worker_tls_client(c->worker) != NULL &&
+        wf_discovery_pick(d, &c->orig_dst, c->worker->id, &pick) == WF_DST_MESHED) {
+        l.tls = "true";
+        l.no_tls_reason = NULL;
+        l.server_id = wf_str_from(pick.identity);
+        return wf_http_metrics_conn_labels(&l, out, outlen);
+    }
     return wf_http_metrics_conn_labels(&l, out, outlen);
 }
 

@@ -81,6 +81,17 @@ void wf_pconn_relay_start(wf_pconn_t *c);
  * identity with a header). 0 or WF_ENOMEM. */
 int wf_pconn_request_headers(const wf_pconn_t *c, wf_http_head_t *req);
 
+/* Sends an HTTP request received on c upstream: inbound to the app on
+ * loopback (HTTP/2 from a meshed peer back to HTTP/1 when l5d-orig-proto
+ * says so), outbound to a meshed endpoint over mTLS + HTTP/2 (picked per
+ * request) or to the original destination. *target is where it went. */
+int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target);
+/* Cancels x's upstream side, whichever codec holds it. */
+void wf_pconn_cancel_upstream(wf_worker_t *w, wf_exchange_t *x, uint32_t h2_code);
+
+/* Proxy-to-proxy: the protocol a request had before it became HTTP/2. */
+#define WF_L5D_ORIG_PROTO "l5d-orig-proto"
+
 /* The HTTP metric labels shared by every request on c (target, tls, srv). */
 size_t wf_pconn_http_labels(const wf_pconn_t *c, char *out, size_t outlen);
 

@@ -242,7 +242,7 @@ static void exchange_finish(wf_h1s_t *h, bool cancel)
     if (latency >= 0)
         wf_histogram_observe(h->m_lat, latency);
     if (cancel || x->up != NULL)
-        wf_h1c_cancel(w, x);
+        wf_pconn_cancel_upstream(w, x, 0x8 /* HTTP/2 CANCEL */);
     x->down = NULL;
     wf_exchange_put(x, &w->pool);
     h->x = NULL;
@@ -266,12 +266,6 @@ static void exchange_start(wf_h1s_t *h, size_t head_len)
     h->head_sent = h->res_done = false;
     in_consume(h, head_len);
 
-    const bool in = c->side->dir == WF_DIR_INBOUND;
-    wf_addr_t target;
-    if (in)
-        wf_addr_loopback4(&target, wf_addr_port(&c->orig_dst));
-    else
-        target = c->orig_dst;
     wf_str_t auth = x->req.authority;
     if (h->m_req == NULL || !wf_str_eq(auth, (wf_str_t){h->m_auth, h->m_auth_len})) {
         metrics_drop(h);
@@ -307,7 +301,8 @@ static void exchange_start(wf_h1s_t *h, size_t head_len)
     if (m->flags & WF_H1_MF_CLOSE)
         h->close_after = true;
 
-    int err = wf_h1c_forward(w, c->side, x, &target);
+    wf_addr_t target;
+    int err = wf_pconn_forward(c, x, &target);
     if (err != 0) {
         x->error = WF_HTTP_E_CONNECT;
         char dst[WF_ADDR_STRLEN];
@@ -578,6 +573,8 @@ static void h1s_run(wf_h1s_t *h)
             if (!h->res_done && h->x->error != WF_HTTP_OK) {
                 /* The upstream failed mid-body: the client must not take a
                  * truncated body for a complete one. */
+                wf_log_debug("%s: upstream failed mid-body: %s", c->side->name,
+                             wf_http_error_text(h->x->error));
                 exchange_finish(h, true);
                 wf_pconn_close(c, WF_ECLOSED);
                 return;
@@ -627,6 +624,7 @@ static void h1s_run(wf_h1s_t *h)
          * the upstream work instead of finishing it for nobody. */
         if (h->x != NULL && h->in_state == IN_DONE && (e->io->flags & WF_IO_F_RDHUP) &&
             client_gone(h)) {
+            wf_log_debug("%s: client gone while its request is answered", c->side->name);
             h->x->error = WF_HTTP_E_DOWNSTREAM;
             exchange_finish(h, true);
             wf_pconn_close(c, WF_ECLOSED);
@@ -678,6 +676,8 @@ static void h1s_run(wf_h1s_t *h)
             h->close_after = true;
             return;
         }
+        wf_log_debug("%s: client ended (%s) in the middle of an exchange (state %d)",
+                     c->side->name, n == 0 ? "EOF" : wf_strerror((int)n), (int)h->in_state);
         if (h->x != NULL)
             h->x->error = WF_HTTP_E_DOWNSTREAM;
         exchange_finish(h, true);

@@ -12,6 +12,7 @@
  * Owner: the worker thread.
  */
 #include "h2_proxy.h"
+#include "transport_header.h"
 
 #include "core/log.h"
 #include "core/time.h"
@@ -62,6 +63,11 @@ struct wf_h2c {
     bool in_run;
     wf_timer_t timer;      /* connect timeout, then idle timeout */
     wf_defer_t free_defer;
+    /* Mesh: mTLS to a peer proxy's inbound port, for one application port
+     * there (the transport header says which). */
+    bool mesh;
+    uint16_t app_port;
+    char server_id[WF_TLS_ID_MAX + 1];
 };
 
 static void h2c_run(wf_h2c_t *c);
@@ -179,10 +185,21 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user
             if (wf_head_builder_finish(&st->hb, &head) != 0)
                 return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
             if (head.status >= 100 && head.status < 200) {
-                wf_http_head_free(&head); /* interim: the final head follows */
+                /* Interim: relayed when the downstream can take it (it
+                 * clears res_interim); one at a time, later ones dropped
+                 * meanwhile (they carry nothing the final head needs). */
+                if (x->res_interim || x->res_ready) {
+                    wf_http_head_free(&head);
+                    return 0;
+                }
+                wf_http_head_free(&x->res);
+                x->res = head;
+                x->res_interim = true;
+                wf_exchange_wake_down(x);
                 return 0;
             }
             wf_http_head_free(&x->res);
+            x->res_interim = false; /* an interim not yet relayed is moot now */
             x->res = head;
             x->res.body = end ? WF_H1_BODY_NONE : WF_H1_BODY_CHUNKED;
             x->first_byte_us = wf_now_us();
@@ -220,6 +237,9 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     return 0;
 }
 
+static int h2c_forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
+                       const wf_addr_t *target, const wf_dst_pick_t *mesh);
+
 static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *user)
 {
     h2c_stream_t *st = nghttp2_session_get_stream_user_data(ng, id);
@@ -237,7 +257,9 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
         x->refs++;
         nghttp2_session_set_stream_user_data(ng, id, NULL);
         stream_remove(st);
-        if (wf_h2c_forward(c->worker, c->dir, x, &c->target) != 0) {
+        wf_dst_pick_t pick = {.addr = c->target, .app_port = c->app_port};
+        snprintf(pick.identity, sizeof(pick.identity), "%s", c->server_id);
+        if (h2c_forward(c->worker, c->dir, x, &c->target, c->mesh ? &pick : NULL) != 0) {
             x->error = WF_HTTP_E_UPSTREAM_RESET;
             x->reset_code = code;
             wf_exchange_wake_down(x);
@@ -247,6 +269,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     }
     if (x != NULL && !(x->res_body.eof && code == NGHTTP2_NO_ERROR)) {
         /* Reset by the upstream, or closed before the response ended. */
+        wf_log_debug("%s: upstream stream %d closed before the response ended (code %u%s)",
+                     c->dir->name, id, code, x->res_body.eof ? "" : ", body incomplete");
         x->error = WF_HTTP_E_UPSTREAM_RESET;
         x->reset_code = code ? code : NGHTTP2_INTERNAL_ERROR;
         wf_exchange_wake_down(x);
@@ -420,7 +444,8 @@ static void h2c_timer_cb(wf_loop_t *loop, wf_timer_t *t)
     }
 }
 
-static wf_h2c_t *h2c_new(wf_worker_t *w, const wf_side_t *dir, const wf_addr_t *target, int *errp)
+static wf_h2c_t *h2c_new(wf_worker_t *w, const wf_side_t *dir, const wf_addr_t *target,
+                         const wf_dst_pick_t *mesh, int *errp)
 {
     int fd;
     int err = wf_connect_start(target, &fd);
@@ -443,6 +468,28 @@ static wf_h2c_t *h2c_new(wf_worker_t *w, const wf_side_t *dir, const wf_addr_t *
         return NULL;
     }
     nghttp2_option_del(opt);
+    if (mesh != NULL) {
+        /* TLS to the peer proxy (it must prove the identity discovery
+         * gave), then the transport header ahead of the HTTP/2 preface. */
+        const char *why = NULL;
+        wf_io_t *tls = wf_tls_io_new_client(wf_worker_tls_client(w), io,
+                                            wf_str_from(mesh->identity), &why);
+        if (tls == NULL) {
+            wf_log_warn("%s: cannot start mTLS: %s", dir->name, why);
+            nghttp2_session_del(c->ng);
+            wf_io_destroy(io);
+            free(c);
+            *errp = WF_ENOMEM;
+            return NULL;
+        }
+        io = tls;
+        c->mesh = true;
+        c->app_port = mesh->app_port;
+        snprintf(c->server_id, sizeof(c->server_id), "%s", mesh->identity);
+        uint8_t th[WF_TH_MAX_LEN];
+        wf_transport_header_t h = {.port = mesh->app_port, .opaque = false};
+        wf_sbuf_append(&c->out, (const char *)th, wf_th_encode(&h, th));
+    }
     c->worker = w;
     c->dir = dir;
     c->target = *target;
@@ -457,7 +504,16 @@ static wf_h2c_t *h2c_new(wf_worker_t *w, const wf_side_t *dir, const wf_addr_t *
     };
     nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, WF_ARRAY_LEN(iv));
     nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, WF_H2_CONN_WINDOW);
-    wf_upstream_metrics_open(w, dir, &c->end, target);
+    if (c->mesh) {
+        wf_tcp_labels_t l = {.direction = dir->name,
+                             .peer = "dst",
+                             .target = target,
+                             .tls = "true",
+                             .server_id = wf_str_from(c->server_id)};
+        wf_tcp_metrics_open(w->metrics, &c->end.metrics, &l);
+    } else {
+        wf_upstream_metrics_open(w, dir, &c->end, target);
+    }
     c->next = w->h2_conns;
     w->h2_conns = c;
     err = wf_watch_start(&w->loop, &c->end.watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
@@ -470,13 +526,15 @@ static wf_h2c_t *h2c_new(wf_worker_t *w, const wf_side_t *dir, const wf_addr_t *
     return c;
 }
 
-int wf_h2c_forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
-                   const wf_addr_t *target)
+static int h2c_forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
+                       const wf_addr_t *target, const wf_dst_pick_t *mesh)
 {
     wf_h2c_t *c = NULL;
     for (wf_h2c_t *it = w->h2_conns; it != NULL; it = it->next) {
         if (it->dir != dir || it->goaway || it->state == H2C_CLOSED ||
-            !wf_addr_eq(&it->target, target))
+            !wf_addr_eq(&it->target, target) || it->mesh != (mesh != NULL) ||
+            (mesh != NULL && (it->app_port != mesh->app_port ||
+                              strcmp(it->server_id, mesh->identity) != 0)))
             continue;
         uint32_t max = nghttp2_session_get_remote_settings(it->ng,
                                                            NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
@@ -487,7 +545,7 @@ int wf_h2c_forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
     }
     if (c == NULL) {
         int err = 0;
-        c = h2c_new(w, dir, target, &err);
+        c = h2c_new(w, dir, target, mesh, &err);
         if (c == NULL)
             return err;
     }
@@ -519,6 +577,23 @@ int wf_h2c_forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
         wf_timer_start(&w->loop, &c->timer, dir->connect_timeout_ms);
     h2c_run(c);
     return 0;
+}
+
+int wf_h2c_forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
+                   const wf_addr_t *target)
+{
+    return h2c_forward(w, dir, x, target, NULL);
+}
+
+int wf_h2c_forward_mesh(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
+                        const wf_dst_pick_t *pick)
+{
+    return h2c_forward(w, dir, x, &pick->addr, pick);
+}
+
+bool wf_h2c_owns(const wf_exchange_t *x)
+{
+    return x->up != NULL && x->up->ops == &stream_ops;
 }
 
 void wf_h2c_cancel(wf_worker_t *w, wf_exchange_t *x, uint32_t code)

@@ -11,6 +11,7 @@
 #define WF_PROXY_H2_PROXY_H
 
 #include "conn.h"
+#include "discovery.h"
 #include "http.h"
 
 #include <nghttp2/nghttp2.h>
@@ -43,6 +44,12 @@ ssize_t wf_h2_read_pipe(nghttp2_session *ng, int32_t id, wf_pipe_t *body,
 int wf_h2c_forward(wf_worker_t *w, const wf_side_t *side, wf_exchange_t *x,
                    const wf_addr_t *target);
 /* Resets the upstream stream of x (RST_STREAM with `code`). */
+/* Like wf_h2c_forward, to a meshed endpoint's proxy over mTLS (pooled per
+ * endpoint, application port and identity). */
+int wf_h2c_forward_mesh(wf_worker_t *w, const wf_side_t *side, wf_exchange_t *x,
+                        const wf_dst_pick_t *pick);
+/* True when x's upstream side is an HTTP/2 stream (else HTTP/1). */
+bool wf_h2c_owns(const wf_exchange_t *x);
 void wf_h2c_cancel(wf_worker_t *w, wf_exchange_t *x, uint32_t code);
 /* Closes idle upstream connections (all of them when `all`). */
 void wf_h2c_pool_close(wf_worker_t *w, bool all);

@@ -97,6 +97,15 @@ static void stream_finish(h2s_stream_t *st, bool cancel, uint32_t code)
     st->done = true;
     wf_exchange_t *x = st->x;
     wf_worker_t *w = h2s_worker(st->h2);
+    /* Request bytes received and not yet acknowledged (taken upstream
+     * after our last ack, or never to be read) go back to the peer now:
+     * once done, no later wake acks them, and the connection's window
+     * would shrink for good with every such stream. */
+    if (st->unacked > 0 && st->h2->ng != NULL) {
+        nghttp2_session_consume_connection(st->h2->ng, st->unacked);
+        nghttp2_session_consume_stream(st->h2->ng, st->id, st->unacked);
+        st->unacked = 0;
+    }
     double latency = x->first_byte_us ? (double)(x->first_byte_us - x->start_us) / 1000.0 : -1;
     /* A client that went away got no answer: no status to report. */
     bool answered = x->error != WF_HTTP_OK && x->error != WF_HTTP_E_DOWNSTREAM;
@@ -108,7 +117,7 @@ static void stream_finish(h2s_stream_t *st, bool cancel, uint32_t code)
         wf_http_metrics_response(w->metrics, (wf_str_t){st->labels, st->labels_len}, status,
                                  latency, grpc, x->error, w->loop.now);
     if (cancel && x->up != NULL)
-        wf_h2c_cancel(w, x, code ? code : NGHTTP2_CANCEL);
+        wf_pconn_cancel_upstream(w, x, code ? code : NGHTTP2_CANCEL);
     x->down = NULL;
     wf_exchange_put(x, &w->pool);
     st->x = NULL;
@@ -187,6 +196,17 @@ static void stream_progress(h2s_stream_t *st)
     if (x == NULL || st->done)
         return;
     stream_ack(st);
+    if (!st->res_submitted && x->res_interim) {
+        /* 100 Continue, 103 Early Hints: a HEADERS frame of its own ahead of
+         * the final response (RFC 9113 §8.1); then the upstream may go on. */
+        nghttp2_nv nva[x->res.nfields + 5];
+        char status[4];
+        size_t n = wf_h2_head_nv(&x->res, false, nva, status);
+        nghttp2_submit_headers(st->h2->ng, NGHTTP2_FLAG_NONE, st->id, NULL, nva, n, NULL);
+        x->res_interim = false;
+        wf_http_head_free(&x->res);
+        wf_exchange_wake_up(x);
+    }
     if (!st->res_submitted) {
         if (x->res_ready) {
             nghttp2_nv nva[x->res.nfields + 5];
@@ -344,16 +364,11 @@ static void forward_pending(wf_h2s_t *h)
             nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM);
             continue;
         }
-        const bool in = c->side->dir == WF_DIR_INBOUND;
         st->labels_len = wf_http_metrics_request(w->metrics, c->side->name, x->req.authority,
                                                  (wf_str_t){h->conn_labels, h->conn_labels_len},
                                                  st->labels, sizeof(st->labels), w->loop.now);
         wf_addr_t target;
-        if (in)
-            wf_addr_loopback4(&target, wf_addr_port(&c->orig_dst));
-        else
-            target = c->orig_dst;
-        int err = wf_h2c_forward(w, c->side, x, &target);
+        int err = wf_pconn_forward(c, x, &target);
         if (err != 0) {
             x->error = WF_HTTP_E_CONNECT;
             stream_progress(st);
@@ -660,6 +675,7 @@ void wf_h2s_free(wf_pconn_t *c)
         if (st->x != NULL && !st->done && st->x->error == WF_HTTP_OK)
             st->x->error = WF_HTTP_E_DOWNSTREAM;
     nghttp2_session_del(h->ng);
+    h->ng = NULL; /* stream_finish below must not touch the session */
     while (h->streams != NULL) {
         h2s_stream_t *st = h->streams;
         stream_finish(st, true, NGHTTP2_CANCEL);

@@ -22,6 +22,7 @@ typedef struct wf_http_labels {
     const char *tls;
     const char *no_tls_reason;
     wf_str_t client_id;   /* tls="true" inbound: the peer's identity (may be empty) */
+    wf_str_t server_id;   /* tls="true" outbound: the identity the endpoint proves */
     const char *srv_name; /* inbound only */
 } wf_http_labels_t;
 

@@ -128,6 +128,7 @@ MARK="weft-mesh-marker-$RANDOM$RANDOM"
 start_bg a tcpdump --immediate-mode -i eth0 -U -s 0 -w "$T/hop.pcap" "tcp" >"$T/tcpdump.log" 2>&1
 TCPDUMP_PID=$BG_PID
 wait_until 5 grep -q "listening on" "$T/tcpdump.log" || fail "tcpdump did not start"
+
 out=$(in_pod a curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -H "x-secret: $MARK" \
   "http://10.43.0.10/$MARK") || true
 assert_eq "$out" 200 "a → web Service (10.43.0.10:80) answered"
@@ -136,6 +137,58 @@ assert_ge "$(metric a tcp_open_total "direction=\"outbound\",peer=\"dst\",tls=\"
   "a's outbound hop is mTLS to $B_ID (tcp_open_total server_id)"
 assert_ge "$(metric b request_total "direction=\"inbound\",tls=\"true\",client_id=\"$A_ID\",target_port=\"8080\"")" 1 \
   "b's inbound counted the request as mTLS from $A_ID on port 8080"
+
+app_field() { # MARKER FIELD → the app's record of that request: FIELD
+  "$PY" - "$T/app.jsonl" "$1" "$2" <<'PYEOF'
+import json, sys
+path, marker, field = sys.argv[1:4]
+for line in open(path):
+    r = json.loads(line)
+    if r.get("kind") == "request" and marker in r.get("target", ""):
+        print(r.get(field))
+        break
+else:
+    print("<no request>")
+PYEOF
+}
+
+# HTTP/1.1 semantics survive the HTTP/2 hop between the proxies.
+assert_eq "$(app_field "$MARK" version)" "1.1" "the app got HTTP/1.1"
+assert_eq "$(app_header "$MARK" l5d-orig-proto)" "<none>" "l5d-orig-proto does not reach the app"
+assert_ge "$(metric a request_total "direction=\"outbound\",tls=\"true\",server_id=\"$B_ID\"")" 1 \
+  "a's outbound request metrics say tls=\"true\" and server_id"
+head -c 70000 /dev/urandom >"$T/body.bin"
+out=$(in_pod a curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -H "Transfer-Encoding: chunked" \
+  --data-binary @"$T/body.bin" "http://10.43.0.10/chunked-$MARK") || true
+assert_eq "$out" 200 "chunked POST through the mesh"
+assert_eq "$(app_field "chunked-$MARK" framing)" chunked "the app got the body chunked"
+assert_eq "$(app_field "chunked-$MARK" body_sha256)" "$(sha256sum "$T/body.bin" | cut -d' ' -f1)" "body intact"
+out=$(in_pod a curl -sS --max-time 5 -o /dev/null -w '%{http_code}' --data-binary @"$T/body.bin" \
+  "http://10.43.0.10/length-$MARK") || true
+assert_eq "$out" 200 "content-length POST through the mesh"
+assert_eq "$(app_field "length-$MARK" framing)" length "the app got a content-length body"
+out=$(in_pod a curl -sS --max-time 5 -D - -o /dev/null "http://10.43.0.10/cl?n=5000&rb=chunked" \
+  "http://10.43.0.10/cl2?n=300" 2>&1) || true
+assert_contains "$out" "transfer-encoding: chunked" "a chunked response stays chunked"
+assert_contains "$out" "content-length: 300" "a content-length response keeps its length"
+keep=$(in_pod a curl -sS --max-time 5 -o /dev/null -o /dev/null -w '%{num_connects}\n' \
+  "http://10.43.0.10/k1" "http://10.43.0.10/k2") || true
+assert_eq "$(echo "$keep" | tr '\n' ' ')" "1 0 " "keep-alive: two requests on one client connection"
+out=$(in_pod a curl -sS --max-time 5 -I -o /dev/null -w '%{http_code}' "http://10.43.0.10/head?n=100") || true
+assert_eq "$out" 200 "HEAD through the mesh"
+out=$(in_pod a curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://10.43.0.10/nc?status=204") || true
+assert_eq "$out" 204 "204 through the mesh"
+assert_eq "$(metric a tcp_open_total 'direction="outbound",peer="dst",tls="true"')" 1 \
+  "every HTTP request so far (8 clients, 9 requests) shared one HTTP/2 connection to b"
+
+# An HTTP/2 peer (a Linkerd proxy would) sending an HTTP/1 request as
+# HTTP/2 with l5d-orig-proto: b's proxy gives its HTTP/1.1-only app HTTP/1.1.
+out=$(in_pod a curl -sS --max-time 5 --http2-prior-knowledge -o /dev/null -w '%{http_code}' \
+  -H "l5d-orig-proto: HTTP/1.1" --data-binary @"$T/body.bin" "http://${POD_IP[b]}:8080/orig-$MARK") || true
+assert_eq "$out" 200 "HTTP/2 with l5d-orig-proto reaches an HTTP/1.1 app"
+assert_eq "$(app_field "orig-$MARK" version)" "1.1" "the app got HTTP/1.1"
+assert_eq "$(app_field "orig-$MARK" framing)" length "with the content-length the body had"
+assert_eq "$(app_header "orig-$MARK" l5d-orig-proto)" "<none>" "l5d-orig-proto is consumed by the proxy"
 
 # ---- opaque (redis) through the Service address, over mTLS ------------------------------------
 out=$(in_pod a redis-cli -h 10.43.0.20 -p 6379 SET k "$MARK" 2>&1) || true

@@ -39,7 +39,11 @@ static ssize_t prefix_recv(wf_io_t *io, char *buf, size_t len)
         io->flags &= ~(WF_IO_F_DRAINED | WF_IO_F_WANT_READ | WF_IO_F_WANT_WRITE);
         return (ssize_t)n;
     }
+    /* DRAINED is sticky in the layer below (its callers clear it before
+     * each recv, io.h): clear it here too, or a short read long ago would
+     * still say "drained" after a full one and strand bytes in the kernel. */
     p->io.lower->flags |= io->flags & WF_IO_F_RDHUP;
+    p->io.lower->flags &= ~WF_IO_F_DRAINED;
     ssize_t n = wf_io_recv(io->lower, buf, len);
     prefix_sync_flags(p);
     return n;

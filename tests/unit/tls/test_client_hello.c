@@ -153,6 +153,18 @@ static void test_prefix_io(void)
     n = wf_io_recv(io, buf, sizeof(buf));
     CHECK_EQ_INT(n, 5);
     CHECK(memcmp(buf, "world", 5) == 0);
+    /* A full read after an earlier short one must not report DRAINED: the
+     * socket layer's flag is sticky, the prefix layer must clear it. */
+    CHECK(io->lower->flags & WF_IO_F_DRAINED); /* the short read above */
+    char big[8];
+    CHECK_EQ_INT(write(sv[1], "12345678abc", 11), 11);
+    io->flags &= ~WF_IO_F_DRAINED;
+    n = wf_io_recv(io, big, sizeof(big));
+    CHECK_EQ_INT(n, 8);
+    CHECK(!(io->flags & WF_IO_F_DRAINED));
+    n = wf_io_recv(io, big, sizeof(big));
+    CHECK_EQ_INT(n, 3);
+    CHECK(io->flags & WF_IO_F_DRAINED);
     CHECK_EQ_INT(wf_io_send(io, "x", 1), 1);
     CHECK_EQ_INT(read(sv[1], buf, 1), 1);
     close(sv[1]);
