@@ -144,8 +144,9 @@ static void refresh_svc(dst_t *d, const char *ns, const char *name)
     snprintf(key, sizeof(key), "s/%s/%s", ns, name);
     dst_refresh(d, key);
     wf_k8s_obj_t *svc = wf_k8s_informer_get(d->inf[DST_SVC], ns, name);
-    if (svc != NULL)
-        refresh_ip(d, wf_k8s_svc_cluster_ip(svc));
+    const char *ip;
+    for (size_t i = 0; svc != NULL && (ip = wf_k8s_svc_cluster_ip_at(svc, i)) != NULL; i++)
+        refresh_ip(d, ip);
 }
 
 /* A pod is reachable by its IP unless it shares the node's (hostNetwork)
@@ -288,18 +289,19 @@ static void on_event(wf_k8s_informer_t *inf, wf_k8s_event_t ev, wf_k8s_obj_t *ob
         dst_refresh_ns(d, obj->name);
         break;
     case WF_K8S_SERVICE: {
-        const char *oip = old != NULL ? wf_k8s_svc_cluster_ip(old) : NULL;
-        const char *nip = cur != NULL ? wf_k8s_svc_cluster_ip(cur) : NULL;
-        if (oip != NULL)
-            index_unset(&d->svc_by_ip, oip, old);
-        if (nip != NULL)
-            index_set(&d->svc_by_ip, nip, cur);
+        /* Every cluster IP (dual-stack: spec.clusterIPs) names the Service. */
+        const char *ip;
+        for (size_t i = 0; old != NULL && (ip = wf_k8s_svc_cluster_ip_at(old, i)) != NULL; i++)
+            index_unset(&d->svc_by_ip, ip, old);
+        for (size_t i = 0; cur != NULL && (ip = wf_k8s_svc_cluster_ip_at(cur, i)) != NULL; i++)
+            index_set(&d->svc_by_ip, ip, cur);
         char key[2 * WF_K8S_NAME_MAX + 4];
         snprintf(key, sizeof(key), "s/%s/%s", obj->ns, obj->name);
         dst_refresh(d, key);
-        refresh_ip(d, oip);
-        if (nip != NULL && (oip == NULL || strcmp(oip, nip) != 0))
-            refresh_ip(d, nip);
+        for (size_t i = 0; old != NULL && (ip = wf_k8s_svc_cluster_ip_at(old, i)) != NULL; i++)
+            refresh_ip(d, ip);
+        for (size_t i = 0; cur != NULL && (ip = wf_k8s_svc_cluster_ip_at(cur, i)) != NULL; i++)
+            refresh_ip(d, ip); /* marking twice is harmless */
         break;
     }
     case WF_K8S_ENDPOINTSLICE:

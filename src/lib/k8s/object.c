@@ -236,6 +236,21 @@ const char *wf_k8s_svc_cluster_ip(const wf_k8s_obj_t *svc)
     return ip;
 }
 
+const char *wf_k8s_svc_cluster_ip_at(const wf_k8s_obj_t *svc, size_t i)
+{
+    const json_t *ips = json_object_get(json_object_get(svc->json, "spec"), "clusterIPs");
+    if (!json_is_array(ips))
+        return i == 0 ? wf_k8s_svc_cluster_ip(svc) : NULL;
+    for (size_t k = 0, n = 0; k < json_array_size(ips); k++) {
+        const char *ip = json_string_value(json_array_get(ips, k));
+        if (ip == NULL || ip[0] == '\0' || strcmp(ip, "None") == 0)
+            continue;
+        if (n++ == i)
+            return ip;
+    }
+    return NULL;
+}
+
 static const json_t *spec_array(const wf_k8s_obj_t *o, const char *top, const char *key)
 {
     const json_t *base = top != NULL ? json_object_get(o->json, top) : o->json;

@@ -127,6 +127,8 @@ static void test_objects(void)
     if (o != NULL) {
         wf_k8s_svc_port_t p;
         CHECK_EQ_STR(wf_k8s_svc_cluster_ip(o), "10.43.0.1");
+        CHECK_EQ_STR(wf_k8s_svc_cluster_ip_at(o, 0), "10.43.0.1");
+        CHECK(wf_k8s_svc_cluster_ip_at(o, 1) == NULL);
         CHECK_EQ_INT(wf_k8s_svc_nports(o), 6);
         CHECK(wf_k8s_svc_port(o, 0, &p));
         CHECK_EQ_STR(p.name, "http");
@@ -150,7 +152,18 @@ static void test_objects(void)
               NULL, 0);
     if (o != NULL) {
         CHECK(wf_k8s_svc_cluster_ip(o) == NULL);
+        CHECK(wf_k8s_svc_cluster_ip_at(o, 0) == NULL);
         CHECK_EQ_INT(wf_k8s_svc_nports(o), 0);
+        wf_k8s_obj_unref(o);
+    }
+    o = parse(&wf_k8s_res_services,
+              "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\"},\"spec\":{\"clusterIP\":"
+              "\"10.43.0.2\",\"clusterIPs\":[\"10.43.0.2\",7,\"fd00::2\"]}}",
+              NULL, 0);
+    if (o != NULL) {
+        CHECK_EQ_STR(wf_k8s_svc_cluster_ip_at(o, 0), "10.43.0.2");
+        CHECK_EQ_STR(wf_k8s_svc_cluster_ip_at(o, 1), "fd00::2");
+        CHECK(wf_k8s_svc_cluster_ip_at(o, 2) == NULL);
         wf_k8s_obj_unref(o);
     }
 
