@@ -338,10 +338,26 @@ static void test_local_source(void)
     /* A namespace directory that appears later; then a delete. */
     pod_file("late", "q1", "10.0.1.1", true);
     RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "late", "q1") != NULL);
-    char path[512];
+    /* A namespace directory moved away takes its objects with it. */
+    char path[512], away[512];
+    pod_file("gone", "g1", "10.0.2.1", true);
+    RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "gone", "g1") != NULL);
+    snprintf(path, sizeof(path), "%s/pods/gone", root);
+    snprintf(away, sizeof(away), "%s/.trash-gone", root);
+    CHECK_EQ_INT(rename(path, away), 0);
+    RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "gone", "g1") == NULL);
+    CHECK_EQ_STR(pods.last, "DELETED gone/g1");
+    /* ... and one removed outright too. */
+    pod_file("gone2", "g2", "10.0.2.2", true);
+    RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "gone2", "g2") != NULL);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/pods/gone2'", root);
+    if (system(cmd) != 0)
+        abort();
+    RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "gone2", "g2") == NULL);
+    int deleted_dirs = pods.deleted;
     snprintf(path, sizeof(path), "%s/pods/a/p3.json", root);
     unlink(path);
-    RUN_UNTIL(&loop, pods.deleted == 1);
+    RUN_UNTIL(&loop, pods.deleted == deleted_dirs + 1);
     CHECK_EQ_STR(pods.last, "DELETED a/p3");
     /* A metadata.name that differs from the file name is refused. */
     write_file("pods/a/p5.json",
