@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define LOCAL_DIR_MASK                                                                             \
-    (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF |      \
+    (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF |       \
      IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
 
 typedef struct local_source local_source_t;
@@ -135,12 +135,12 @@ static uint64_t stat_sig(const struct stat *st)
  * informer. A malformed file is logged and skipped; the cached version of
  * the object, if any, stays and counts as seen.
  */
-static void load_file(local_source_t *ls, wf_k8s_informer_t *inf, const char *dir,
-                      const char *ns, const char *fname, size_t name_len)
+static void load_file(local_source_t *ls, wf_k8s_informer_t *inf, const char *dir, const char *ns,
+                      const char *fname, size_t name_len)
 {
     char path[PATH_MAX], name[WF_K8S_NAME_MAX + 1], key[2 * WF_K8S_NAME_MAX + 2];
-    if (name_len > WF_K8S_NAME_MAX || snprintf(path, sizeof(path), "%s/%s", dir, fname) >=
-                                          (int)sizeof(path)) {
+    if (name_len > WF_K8S_NAME_MAX ||
+        snprintf(path, sizeof(path), "%s/%s", dir, fname) >= (int)sizeof(path)) {
         wf_log_warn("store: skipping %s/%s: name too long", dir, fname);
         inf->errors++;
         return;

@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-const wf_k8s_resource_t wf_k8s_res_namespaces = {"namespaces", "", "v1", "Namespace", false,
-                                                 WF_K8S_NAMESPACE};
+const wf_k8s_resource_t wf_k8s_res_namespaces = {"namespaces", "",    "v1",
+                                                 "Namespace",  false, WF_K8S_NAMESPACE};
 const wf_k8s_resource_t wf_k8s_res_pods = {"pods", "", "v1", "Pod", true, WF_K8S_POD};
-const wf_k8s_resource_t wf_k8s_res_services = {"services", "", "v1", "Service", true,
-                                               WF_K8S_SERVICE};
+const wf_k8s_resource_t wf_k8s_res_services = {"services", "",   "v1",
+                                               "Service",  true, WF_K8S_SERVICE};
 const wf_k8s_resource_t wf_k8s_res_endpointslices = {
     "endpointslices", "discovery.k8s.io", "v1", "EndpointSlice", true, WF_K8S_ENDPOINTSLICE};
 const wf_k8s_resource_t wf_k8s_res_serviceaccounts = {
@@ -152,8 +152,7 @@ int wf_k8s_obj_parse(const wf_k8s_resource_t *res, const char *data, size_t len,
     json_error_t je;
     json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (j == NULL) {
-        snprintf(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column,
-                 je.text);
+        snprintf(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
         return WF_EINVAL;
     }
     return wf_k8s_obj_from_json(res, j, default_ns, out, err, errlen);

@@ -96,8 +96,7 @@ wf_k8s_source_t *wf_k8s_local_new(wf_loop_t *loop, const char *root, char *err, 
 
 /* Kubernetes API access. kubeconfig NULL: in-cluster credentials
  * (KUBERNETES_SERVICE_HOST/PORT, the service-account token and CA). */
-wf_k8s_source_t *wf_k8s_kube_new(wf_loop_t *loop, const char *kubeconfig, char *err,
-                                 size_t errlen);
+wf_k8s_source_t *wf_k8s_kube_new(wf_loop_t *loop, const char *kubeconfig, char *err, size_t errlen);
 
 /* Starts following res. cbs is copied; data is the consumer's. NULL +
  * message when it cannot start. */

@@ -74,19 +74,21 @@ static void test_objects(void)
           WF_EINVAL);
     parse(&wf_k8s_res_pods, "{\"metadata\":{\"name\":\"p\"}}", NULL, WF_EINVAL); /* no ns */
     parse(&wf_k8s_res_pods, "{\"metadata\":{\"name\":\"p\",\"namespace\":\"a\"}}", "b", WF_EINVAL);
-    parse(&wf_k8s_res_pods, "{\"kind\":\"Service\",\"metadata\":{\"name\":\"p\",\"namespace\":\"a\"}}",
-          NULL, WF_EINVAL);
+    parse(&wf_k8s_res_pods,
+          "{\"kind\":\"Service\",\"metadata\":{\"name\":\"p\",\"namespace\":\"a\"}}", NULL,
+          WF_EINVAL);
     parse(&wf_k8s_res_pods, "{\"metadata\":{\"name\":\"p\",\"name\":\"q\",\"namespace\":\"a\"}}",
           NULL, WF_EINVAL); /* duplicate keys */
     parse(&wf_k8s_res_pods, "{\"metadata\":{\"name\":\"p\"", "a", WF_EINVAL);
 
     /* Defaults, trimming and the metadata accessors. */
-    o = parse(&wf_k8s_res_pods,
-              "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"uid\":\"u1\",\"resourceVersion\":"
-              "\"42\",\"labels\":{\"a\":\"b\"},\"annotations\":{\"x\":\"y\",\"kubectl.kubernetes.io/"
-              "last-applied-configuration\":\"{...}\"},\"managedFields\":[{}]},\"status\":{"
-              "\"podIP\":\"10.0.0.1\",\"phase\":\"Running\"}}",
-              "ns1", 0);
+    o = parse(
+        &wf_k8s_res_pods,
+        "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"uid\":\"u1\",\"resourceVersion\":"
+        "\"42\",\"labels\":{\"a\":\"b\"},\"annotations\":{\"x\":\"y\",\"kubectl.kubernetes.io/"
+        "last-applied-configuration\":\"{...}\"},\"managedFields\":[{}]},\"status\":{"
+        "\"podIP\":\"10.0.0.1\",\"phase\":\"Running\"}}",
+        "ns1", 0);
     if (o != NULL) {
         CHECK_EQ_STR(o->ns, "ns1");
         CHECK_EQ_STR(o->name, "p");
@@ -147,9 +149,10 @@ static void test_objects(void)
         CHECK(!wf_k8s_svc_find_port(o, 9999, &p));
         wf_k8s_obj_unref(o);
     }
-    o = parse(&wf_k8s_res_services,
-              "{\"metadata\":{\"name\":\"h\",\"namespace\":\"n\"},\"spec\":{\"clusterIP\":\"None\"}}",
-              NULL, 0);
+    o = parse(
+        &wf_k8s_res_services,
+        "{\"metadata\":{\"name\":\"h\",\"namespace\":\"n\"},\"spec\":{\"clusterIP\":\"None\"}}",
+        NULL, 0);
     if (o != NULL) {
         CHECK(wf_k8s_svc_cluster_ip(o) == NULL);
         CHECK(wf_k8s_svc_cluster_ip_at(o, 0) == NULL);
@@ -200,8 +203,8 @@ static void test_objects(void)
         wf_k8s_obj_unref(o);
     }
     /* Generic resources name their store directory plural.group. */
-    wf_k8s_resource_t server = {"servers", "policy.linkerd.io", "v1beta3", "Server", true,
-                                WF_K8S_GENERIC};
+    wf_k8s_resource_t server = {"servers", "policy.linkerd.io", "v1beta3", "Server",
+                                true,      WF_K8S_GENERIC};
     char dn[64];
     wf_k8s_resource_dir(&server, dn, sizeof(dn));
     CHECK_EQ_STR(dn, "servers.policy.linkerd.io");
@@ -306,8 +309,7 @@ static void test_local_source(void)
     recorder_t pods = {0}, nss = {0};
     wf_k8s_informer_cbs_t cbs = {rec_event, rec_synced, NULL};
     wf_k8s_informer_t *pi = wf_k8s_watch(src, &wf_k8s_res_pods, &cbs, &pods, err, sizeof(err));
-    wf_k8s_informer_t *ni =
-        wf_k8s_watch(src, &wf_k8s_res_namespaces, &cbs, &nss, err, sizeof(err));
+    wf_k8s_informer_t *ni = wf_k8s_watch(src, &wf_k8s_res_namespaces, &cbs, &nss, err, sizeof(err));
     CHECK(pi != NULL && ni != NULL);
     CHECK_EQ_INT(pods.synced, 0); /* never from inside wf_k8s_watch */
     RUN_UNTIL(&loop, pods.synced == 1 && nss.synced == 1);
@@ -360,8 +362,7 @@ static void test_local_source(void)
     RUN_UNTIL(&loop, pods.deleted == deleted_dirs + 1);
     CHECK_EQ_STR(pods.last, "DELETED a/p3");
     /* A metadata.name that differs from the file name is refused. */
-    write_file("pods/a/p5.json",
-               "{\"metadata\":{\"name\":\"other\",\"namespace\":\"a\"}}", true);
+    write_file("pods/a/p5.json", "{\"metadata\":{\"name\":\"other\",\"namespace\":\"a\"}}", true);
     pod_file("a", "p6", "10.0.0.6", true);
     RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "a", "p6") != NULL);
     CHECK(wf_k8s_informer_get(pi, "a", "other") == NULL);
