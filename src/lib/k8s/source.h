@@ -23,7 +23,9 @@
  * directory and rename() it into place; deleting is unlink(). Dotfiles and
  * names not ending in ".json" are ignored; directories may appear at any
  * time. A malformed file is logged (naming it) and skipped — the rest of
- * the store, and the last good version of that object, stay.
+ * the store, and the last good version of that object, stay. When the root
+ * itself is removed every object is deleted, and the source watches for it
+ * to come back.
  *
  * Thread: a source, its informers and their callbacks belong to the loop's
  * thread. Callbacks run from the loop, never from inside wf_k8s_watch; they

@@ -398,6 +398,15 @@ static void test_local_source(void)
     CHECK(pi->relists > before_relists); /* the overflow did happen, and was answered */
     CHECK(wf_k8s_informer_get(pi, "a", "p2") != NULL);
 
+    /* The whole store removed (weft down) and made again (weft up). */
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    if (system(cmd) != 0)
+        abort();
+    RUN_UNTIL(&loop, pi->cache.count == 0 && ni->cache.count == 0);
+    pod_file("again", "r1", "10.0.3.1", true);
+    RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "again", "r1") != NULL);
+    CHECK_EQ_INT(pi->cache.count, 1);
+
     wf_k8s_source_free(src);
     wf_loop_run_once(&loop, 0);
     wf_loop_destroy(&loop);
