@@ -35,15 +35,16 @@
 
 enum { M_GET, M_PROFILE };
 static const char *const method_names[2] = {"Get", "GetProfile"};
-static const char *const kind_names[DST_NKINDS] = {"namespace", "pod", "service",
-                                                   "endpointslice"};
+static const char *const kind_names[DST_NKINDS] = {"namespace", "pod", "service", "endpointslice"};
 
 static wf_metric_family_t fam_streams_open = {
-    "destination_streams_open", "Destination streams open, by method", WF_METRIC_GAUGE, NULL, 0,
-    0};
-static wf_metric_family_t fam_streams_total = {
-    "destination_streams_total", "Destination streams started, by method", WF_METRIC_COUNTER,
-    NULL, 0, 0};
+    "destination_streams_open", "Destination streams open, by method", WF_METRIC_GAUGE, NULL, 0, 0};
+static wf_metric_family_t fam_streams_total = {"destination_streams_total",
+                                               "Destination streams started, by method",
+                                               WF_METRIC_COUNTER,
+                                               NULL,
+                                               0,
+                                               0};
 static wf_metric_family_t fam_updates = {"destination_updates_total",
                                          "Messages sent on destination streams, by method",
                                          WF_METRIC_COUNTER,
@@ -56,13 +57,15 @@ static wf_metric_family_t fam_invalid = {"destination_invalid_requests_total",
                                          NULL,
                                          0,
                                          0};
-static wf_metric_family_t fam_objects = {"destination_objects",
-                                         "Cluster objects cached, by kind", WF_METRIC_GAUGE,
-                                         NULL, 0, 0};
+static wf_metric_family_t fam_objects = {
+    "destination_objects", "Cluster objects cached, by kind", WF_METRIC_GAUGE, NULL, 0, 0};
 static wf_metric_family_t fam_source_errors = {
     "destination_source_errors_total",
-    "Objects the source skipped as malformed (and failed requests), by kind", WF_METRIC_COUNTER,
-    NULL, 0, 0};
+    "Objects the source skipped as malformed (and failed requests), by kind",
+    WF_METRIC_COUNTER,
+    NULL,
+    0,
+    0};
 
 typedef struct sent_ep {
     uint8_t ip[16];
@@ -78,9 +81,9 @@ struct dst_sub {
     wf_grpc_call_t *call; /* borrowed until finished */
     int method;           /* M_GET / M_PROFILE */
     uint16_t port;
-    bool started;         /* a first message went out */
-    int8_t noep;          /* last no_endpoints state sent while empty: -1 none, 0/1 exists */
-    sent_ep_t *sent;      /* owned: Get, sorted like dst_eps_t */
+    bool started;    /* a first message went out */
+    int8_t noep;     /* last no_endpoints state sent while empty: -1 none, 0/1 exists */
+    sent_ep_t *sent; /* owned: Get, sorted like dst_eps_t */
     size_t nsent;
     uint64_t profile_hash; /* GetProfile: hash of the last profile sent */
 };
@@ -780,9 +783,8 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, dst_cfg_t *c
     };
     wf_ctl_cfg_defaults(common);
     wf_addr_parse(&common->admin_addr, WF_STR("0.0.0.0:9996"));
-    *cfg = (dst_cfg_t){.cluster_domain = "cluster.local",
-                       .trust_domain = "cluster.local",
-                       .cp_ns = "linkerd"};
+    *cfg = (dst_cfg_t){
+        .cluster_domain = "cluster.local", .trust_domain = "cluster.local", .cp_ns = "linkerd"};
     wf_addr_parse(&cfg->addr, WF_STR("0.0.0.0:8086"));
     opterr = 0;
     optind = 1;
@@ -894,7 +896,7 @@ int wf_destination_main(int argc, char **argv)
         wf_log_info("weft-controller %s destination serving on %s (admin %s) from %s %s; "
                     "cluster domain %s, trust domain %s, control plane ns %s",
                     WEFT_VERSION, a, ad, d->src->ops->name,
-                    d->cfg.store != NULL       ? d->cfg.store
+                    d->cfg.store != NULL        ? d->cfg.store
                     : d->cfg.kubeconfig != NULL ? d->cfg.kubeconfig
                                                 : "(in-cluster)",
                     d->cfg.cluster_domain, d->cfg.trust_domain, d->cfg.cp_ns);

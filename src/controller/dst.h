@@ -56,7 +56,7 @@ typedef struct dst_pod_svcs {
     struct dst_pod_svc {
         uint32_t count;
         char name[WF_DST_LABEL_MAX + 1];
-    } *v; /* owned */
+    } * v; /* owned */
 } dst_pod_svcs_t;
 
 /* Kinds with an informer, for metrics. */
@@ -66,18 +66,18 @@ typedef struct dst {
     wf_ctl_t ctl;
     dst_cfg_t cfg;
     wf_grpc_server_t grpc;
-    wf_k8s_source_t *src;                 /* owned */
-    wf_k8s_informer_t *inf[DST_NKINDS];   /* owned by src */
-    unsigned nsynced;                     /* informers that finished their first list */
-    bool serving;                         /* gRPC listener up */
-    void (*on_ready)(struct dst *d);      /* all informers synced */
-    wf_hmap_t svc_by_ip;     /* clusterIP -> Service (referenced) */
-    wf_hmap_t pod_by_ip;     /* podIP -> Pod (referenced) */
-    wf_hmap_t slices_by_svc; /* "ns/name" -> dst_slices_t * (owned) */
-    wf_hmap_t watches;       /* "s/ns/name" | "i/ip" -> dst_watch_t * (owned) */
-    wf_hmap_t pod_svcs;      /* "ns/pod" -> dst_pod_svcs_t * (owned): services whose slices
-                                name the pod, so a pod change reaches only their streams */
-    wf_hmap_t dirty;         /* watch keys to refresh at the end of this loop iteration */
+    wf_k8s_source_t *src;               /* owned */
+    wf_k8s_informer_t *inf[DST_NKINDS]; /* owned by src */
+    unsigned nsynced;                   /* informers that finished their first list */
+    bool serving;                       /* gRPC listener up */
+    void (*on_ready)(struct dst *d);    /* all informers synced */
+    wf_hmap_t svc_by_ip;                /* clusterIP -> Service (referenced) */
+    wf_hmap_t pod_by_ip;                /* podIP -> Pod (referenced) */
+    wf_hmap_t slices_by_svc;            /* "ns/name" -> dst_slices_t * (owned) */
+    wf_hmap_t watches;                  /* "s/ns/name" | "i/ip" -> dst_watch_t * (owned) */
+    wf_hmap_t pod_svcs; /* "ns/pod" -> dst_pod_svcs_t * (owned): services whose slices
+                           name the pod, so a pod change reaches only their streams */
+    wf_hmap_t dirty;    /* watch keys to refresh at the end of this loop iteration */
     wf_defer_t flush_defer;
     wf_timer_t gauge_timer;
     /* metrics (referenced series) */
@@ -103,11 +103,11 @@ typedef struct dst_eps {
 
 /* What a target resolves to, for a given port. */
 typedef struct dst_resolved {
-    bool exists;             /* a Service, or a pod for an IP target */
-    wf_k8s_obj_t *svc;       /* borrowed: the Service, if any */
-    wf_k8s_obj_t *pod;       /* borrowed: the pod of a pod-IP target */
-    const char *ns;          /* borrowed: namespace of what was found (NULL: none) */
-    bool profile_opaque;     /* GetProfile's opaque_protocol */
+    bool exists;         /* a Service, or a pod for an IP target */
+    wf_k8s_obj_t *svc;   /* borrowed: the Service, if any */
+    wf_k8s_obj_t *pod;   /* borrowed: the pod of a pod-IP target */
+    const char *ns;      /* borrowed: namespace of what was found (NULL: none) */
+    bool profile_opaque; /* GetProfile's opaque_protocol */
 } dst_resolved_t;
 
 /* --- dst_state.c ------------------------------------------------------------------ */
@@ -118,16 +118,15 @@ void dst_state_free(dst_t *d);
 
 /* Resolves a watch's target for port: what exists, and (when eps is not
  * NULL) its ready endpoints sorted by address, without duplicates. */
-void dst_resolve(dst_t *d, const dst_watch_t *w, uint16_t port, dst_resolved_t *r,
-                 dst_eps_t *eps);
+void dst_resolve(dst_t *d, const dst_watch_t *w, uint16_t port, dst_resolved_t *r, dst_eps_t *eps);
 
 /* --- destination.c ------------------------------------------------------------------ */
 
 struct dst_watch {
-    char *key;         /* owned: its key in dst_t.watches */
-    wf_dst_target_t t; /* by IP or by name; t.port unused */
+    char *key;                         /* owned: its key in dst_t.watches */
+    wf_dst_target_t t;                 /* by IP or by name; t.port unused */
     char res_ns[WF_DST_LABEL_MAX + 1]; /* namespace of the last resolution ("" none) */
-    dst_sub_t *subs;   /* owned list */
+    dst_sub_t *subs;                   /* owned list */
     size_t nsubs;
 };
 

@@ -133,8 +133,7 @@ int wf_dst_path_parse(wf_str_t path, wf_str_t cluster_domain, wf_dst_target_t *o
         return path_error(path, err, errlen,
                           "not a Service name (expected name.namespace[.svc.cluster-domain])");
     if (!label_ok(lab[0], llen[0]) || !label_ok(lab[1], llen[1]))
-        return path_error(path, err, errlen,
-                          "the service and namespace must be DNS-1123 labels");
+        return path_error(path, err, errlen, "the service and namespace must be DNS-1123 labels");
     if (nl == 3) {
         if (llen[2] != 3 || memcmp(lab[2], "svc", 3) != 0)
             return path_error(path, err, errlen,
@@ -173,8 +172,8 @@ bool wf_dst_ports_has(const char *spec, uint16_t port)
 
 bool wf_dst_app_protocol_opaque(const char *ap)
 {
-    static const char *const http[] = {"http",   "kubernetes.io/h2c", "h2c",
-                                       "grpc",   "kubernetes.io/ws",  "kubernetes.io/wss"};
+    static const char *const http[] = {"http", "kubernetes.io/h2c", "h2c",
+                                       "grpc", "kubernetes.io/ws",  "kubernetes.io/wss"};
     if (ap == NULL || ap[0] == '\0')
         return false;
     for (size_t i = 0; i < WF_ARRAY_LEN(http); i++)
@@ -183,8 +182,8 @@ bool wf_dst_app_protocol_opaque(const char *ap)
     return true;
 }
 
-bool wf_dst_opaque(const char *svc_ann, uint16_t svc_port, const char *pod_ann,
-                   const char *ns_ann, uint16_t target_port, const char *app_protocol)
+bool wf_dst_opaque(const char *svc_ann, uint16_t svc_port, const char *pod_ann, const char *ns_ann,
+                   uint16_t target_port, const char *app_protocol)
 {
     if (wf_dst_app_protocol_opaque(app_protocol))
         return true;

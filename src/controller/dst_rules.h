@@ -18,9 +18,9 @@
 
 typedef struct wf_dst_target {
     bool is_ip;
-    int family;   /* AF_INET / AF_INET6 when is_ip */
-    uint8_t ip[16]; /* network order; 4 bytes used for AF_INET */
-    char ip_text[INET6_ADDRSTRLEN]; /* canonical text of ip */
+    int family;                      /* AF_INET / AF_INET6 when is_ip */
+    uint8_t ip[16];                  /* network order; 4 bytes used for AF_INET */
+    char ip_text[INET6_ADDRSTRLEN];  /* canonical text of ip */
     char name[WF_DST_LABEL_MAX + 1]; /* service, when !is_ip */
     char ns[WF_DST_LABEL_MAX + 1];
     uint16_t port; /* 1..65535 */
@@ -52,8 +52,8 @@ bool wf_dst_ports_has(const char *spec, uint16_t port);
  * it is neither HTTP nor gRPC (wf_dst_app_protocol_opaque). Any argument
  * may be NULL (absent); target_port 0 means "same as svc_port".
  */
-bool wf_dst_opaque(const char *svc_ann, uint16_t svc_port, const char *pod_ann,
-                   const char *ns_ann, uint16_t target_port, const char *app_protocol);
+bool wf_dst_opaque(const char *svc_ann, uint16_t svc_port, const char *pod_ann, const char *ns_ann,
+                   uint16_t target_port, const char *app_protocol);
 
 /*
  * appProtocol → opaque? Linkerd 2.18's reading, with gRPC added: absent,

@@ -56,8 +56,8 @@ static void keep_map(json_t *parent, const char *map, const char *const *keep, s
  */
 static void dst_prune(const wf_k8s_resource_t *res, json_t *obj)
 {
-    static const char *const md[] = {"name", "namespace", "resourceVersion", "labels",
-                                     "annotations", "ownerReferences"};
+    static const char *const md[] = {"name",   "namespace",   "resourceVersion",
+                                     "labels", "annotations", "ownerReferences"};
     static const char *const ann[] = {WF_DST_ANN_OPAQUE};
     json_t *meta = json_object_get(obj, "metadata");
     if (res->id == WF_K8S_POD) {
@@ -144,8 +144,9 @@ static void refresh_svc(dst_t *d, const char *ns, const char *name)
     snprintf(key, sizeof(key), "s/%s/%s", ns, name);
     dst_refresh(d, key);
     wf_k8s_obj_t *svc = wf_k8s_informer_get(d->inf[DST_SVC], ns, name);
-    if (svc != NULL)
-        refresh_ip(d, wf_k8s_svc_cluster_ip(svc));
+    const char *ip;
+    for (size_t i = 0; svc != NULL && (ip = wf_k8s_svc_cluster_ip_at(svc, i)) != NULL; i++)
+        refresh_ip(d, ip);
 }
 
 /* A pod is reachable by its IP unless it shares the node's (hostNetwork)
@@ -288,18 +289,19 @@ static void on_event(wf_k8s_informer_t *inf, wf_k8s_event_t ev, wf_k8s_obj_t *ob
         dst_refresh_ns(d, obj->name);
         break;
     case WF_K8S_SERVICE: {
-        const char *oip = old != NULL ? wf_k8s_svc_cluster_ip(old) : NULL;
-        const char *nip = cur != NULL ? wf_k8s_svc_cluster_ip(cur) : NULL;
-        if (oip != NULL)
-            index_unset(&d->svc_by_ip, oip, old);
-        if (nip != NULL)
-            index_set(&d->svc_by_ip, nip, cur);
+        /* Every cluster IP (dual-stack: spec.clusterIPs) names the Service. */
+        const char *ip;
+        for (size_t i = 0; old != NULL && (ip = wf_k8s_svc_cluster_ip_at(old, i)) != NULL; i++)
+            index_unset(&d->svc_by_ip, ip, old);
+        for (size_t i = 0; cur != NULL && (ip = wf_k8s_svc_cluster_ip_at(cur, i)) != NULL; i++)
+            index_set(&d->svc_by_ip, ip, cur);
         char key[2 * WF_K8S_NAME_MAX + 4];
         snprintf(key, sizeof(key), "s/%s/%s", obj->ns, obj->name);
         dst_refresh(d, key);
-        refresh_ip(d, oip);
-        if (nip != NULL && (oip == NULL || strcmp(oip, nip) != 0))
-            refresh_ip(d, nip);
+        for (size_t i = 0; old != NULL && (ip = wf_k8s_svc_cluster_ip_at(old, i)) != NULL; i++)
+            refresh_ip(d, ip);
+        for (size_t i = 0; cur != NULL && (ip = wf_k8s_svc_cluster_ip_at(cur, i)) != NULL; i++)
+            refresh_ip(d, ip); /* marking twice is harmless */
         break;
     }
     case WF_K8S_ENDPOINTSLICE:
@@ -472,11 +474,9 @@ static void service_eps(dst_t *d, wf_k8s_obj_t *svc, uint16_t port, dst_eps_t *e
             if (!wf_k8s_slice_endpoint(slice, i, &e) || !e.ready)
                 continue;
             wf_k8s_obj_t *pod = NULL;
-            if (e.target_kind != NULL && strcmp(e.target_kind, "Pod") == 0 &&
-                e.target_name != NULL)
-                pod = wf_k8s_informer_get(d->inf[DST_POD],
-                                          e.target_ns != NULL ? e.target_ns : slice->ns,
-                                          e.target_name);
+            if (e.target_kind != NULL && strcmp(e.target_kind, "Pod") == 0 && e.target_name != NULL)
+                pod = wf_k8s_informer_get(
+                    d->inf[DST_POD], e.target_ns != NULL ? e.target_ns : slice->ns, e.target_name);
             const char *pod_ann = pod != NULL ? wf_k8s_annotation(pod, WF_DST_ANN_OPAQUE) : NULL;
             for (size_t a = 0; a < json_array_size(e.addresses); a++) {
                 dst_ep_t ep = {.port = eport, .pod = pod};
@@ -490,8 +490,7 @@ static void service_eps(dst_t *d, wf_k8s_obj_t *svc, uint16_t port, dst_eps_t *e
     }
 }
 
-void dst_resolve(dst_t *d, const dst_watch_t *w, uint16_t port, dst_resolved_t *r,
-                 dst_eps_t *eps)
+void dst_resolve(dst_t *d, const dst_watch_t *w, uint16_t port, dst_resolved_t *r, dst_eps_t *eps)
 {
     memset(r, 0, sizeof(*r));
     wf_k8s_obj_t *svc = NULL, *pod = NULL;
@@ -509,10 +508,9 @@ void dst_resolve(dst_t *d, const dst_watch_t *w, uint16_t port, dst_resolved_t *
         r->ns = svc->ns;
         wf_k8s_svc_port_t sp;
         bool declared = wf_k8s_svc_find_port(svc, port, &sp);
-        r->profile_opaque =
-            wf_dst_opaque(wf_k8s_annotation(svc, WF_DST_ANN_OPAQUE), port, NULL,
-                          ns_opaque_ann(d, svc->ns), declared ? sp.target_port : 0,
-                          declared ? sp.app_protocol : NULL);
+        r->profile_opaque = wf_dst_opaque(wf_k8s_annotation(svc, WF_DST_ANN_OPAQUE), port, NULL,
+                                          ns_opaque_ann(d, svc->ns), declared ? sp.target_port : 0,
+                                          declared ? sp.app_protocol : NULL);
         if (eps != NULL)
             service_eps(d, svc, port, eps);
     } else if (pod != NULL) {
@@ -528,9 +526,8 @@ void dst_resolve(dst_t *d, const dst_watch_t *w, uint16_t port, dst_resolved_t *
             eps_push(eps, &ep);
         }
     } else {
-        r->profile_opaque = wf_dst_opaque(NULL, port, NULL,
-                                          r->ns != NULL ? ns_opaque_ann(d, r->ns) : NULL, port,
-                                          NULL);
+        r->profile_opaque = wf_dst_opaque(
+            NULL, port, NULL, r->ns != NULL ? ns_opaque_ann(d, r->ns) : NULL, port, NULL);
     }
     if (eps != NULL && eps->n > 1) {
         qsort(eps->v, eps->n, sizeof(*eps->v), ep_cmp);

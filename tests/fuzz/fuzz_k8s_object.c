@@ -77,9 +77,9 @@ static void walk(const wf_k8s_obj_t *o)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const wf_k8s_resource_t *const res[] = {
-        &wf_k8s_res_namespaces, &wf_k8s_res_pods, &wf_k8s_res_services,
-        &wf_k8s_res_endpointslices, &wf_k8s_res_serviceaccounts};
+    static const wf_k8s_resource_t *const res[] = {&wf_k8s_res_namespaces, &wf_k8s_res_pods,
+                                                   &wf_k8s_res_services, &wf_k8s_res_endpointslices,
+                                                   &wf_k8s_res_serviceaccounts};
     if (size < 1)
         return 0;
     const wf_k8s_resource_t *r = res[data[0] % WF_ARRAY_LEN(res)];

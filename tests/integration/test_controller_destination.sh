@@ -77,7 +77,7 @@ service() {
   [[ -n ${5:-} ]] && ann=",\"annotations\":{\"config.linkerd.io/opaque-ports\":\"$5\"}"
   put services "$1" "$2" <<EOF2
 {"apiVersion":"v1","kind":"Service","metadata":{"name":"$2","namespace":"$1","uid":"u-$2"$ann},
- "spec":{"clusterIP":"$3","ports":$4}}
+ "spec":{"clusterIP":"$3","clusterIPs":["$3","fd00:43::${3##*.}"],"ports":$4}}
 EOF2
 }
 # pod NS NAME IP SA MESHED(0|1) OWNER-KIND OWNER-NAME [HASH]
@@ -162,7 +162,7 @@ assert_contains "$out" "ADD set=namespace=emojivoto,service=web " "first message
 assert_contains "$out" "10.42.0.11:8080|id=$WEB_ID|hint=h2|w=10000|deployment=web,namespace=emojivoto,pod=web-5d8f9-a,pod_template_hash=5d8f9,replicaset=web-5d8f9,serviceaccount=web" \
   "endpoint a: named targetPort resolved, identity, H2 hint, weight, owner labels"
 assert_contains "$out" "10.42.0.12:8080|id=$WEB_ID|hint=h2" "endpoint b"
-for p in web.emojivoto:80 web.emojivoto.svc:80 WEB.emojivoto.svc.cluster.local.:80 10.43.0.10:80; do
+for p in web.emojivoto:80 web.emojivoto.svc:80 WEB.emojivoto.svc.cluster.local.:80 10.43.0.10:80 '[fd00:43::10]:80'; do
   o=$(first get "$p" 1)
   assert_contains "$o" "10.42.0.11:8080|id=$WEB_ID" "path $p names the same service"
 done
@@ -225,9 +225,14 @@ stream w get web.emojivoto.svc.cluster.local:80
 stream np get web.emojivoto.svc.cluster.local:80
 stream late get late.emojivoto.svc.cluster.local:8080
 stream prof profile web.emojivoto.svc.cluster.local:80
+stream nsprof profile cache.other.svc.cluster.local:3306
 assert_contains "$(wait_lines w 1)" "10.42.0.12:8080" "stream w: initial add"
 assert_eq "$(wait_lines late 1)" "NOEP exists=false" "stream late: service does not exist yet"
 assert_contains "$(wait_lines prof 1)" "opaque=false" "stream prof: initial profile"
+assert_contains "$(wait_lines nsprof 1)" "fqn=cache.other.svc.cluster.local opaque=true" "stream nsprof: opaque by the namespace"
+namespace other 5432
+assert_contains "$(wait_lines nsprof 2)" "fqn=cache.other.svc.cluster.local opaque=false" \
+  "profile re-sent when the namespace's opaque-ports annotation changes"
 
 pod emojivoto web-5d8f9-c 10.42.0.13 web 1 ReplicaSet web-5d8f9 5d8f9
 slice emojivoto web-abcde web '[{"name":"http","port":8080}]' \
@@ -292,7 +297,7 @@ assert_contains "$(first get api.fresh:80 1)" "10.42.2.1:80|id=api.fresh.service
 
 # ---- metrics --------------------------------------------------------------------------------------------------
 assert_eq "$(metric destination_streams_open 'method="Get"')" 3 "three Get streams open"
-assert_eq "$(metric destination_streams_open 'method="GetProfile"')" 1 "one GetProfile stream open"
+assert_eq "$(metric destination_streams_open 'method="GetProfile"')" 2 "two GetProfile streams open"
 [[ $(metric destination_updates_total 'method="Get"') -ge 20 ]] || fail "updates_total too low"
 ok "updates are counted"
 [[ $(metric destination_invalid_requests_total) -ge 7 ]] || fail "invalid requests not counted"

@@ -20,7 +20,7 @@ struct wf_hmap_entry {
     wf_hmap_entry_t *next; /* owned chain */
     uint32_t hash;
     uint32_t klen;
-    void *val; /* borrowed: the caller's */
+    void *val;  /* borrowed: the caller's */
     char key[]; /* NUL-terminated copy */
 };
 
@@ -30,7 +30,10 @@ typedef struct wf_hmap {
     uint32_t count;
 } wf_hmap_t;
 
-#define WF_HMAP_INIT {NULL, 0, 0}
+#define WF_HMAP_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Frees the entries and buckets (not the values). */
 void wf_hmap_clear(wf_hmap_t *m);

@@ -58,14 +58,14 @@
 #define KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 typedef struct kube_cfg {
-    char *server;           /* owned: "https://host:port", no trailing slash */
-    char *ca_file;          /* owned or NULL */
-    wf_sbuf_t ca_pem;       /* owned: decoded certificate-authority-data */
+    char *server;     /* owned: "https://host:port", no trailing slash */
+    char *ca_file;    /* owned or NULL */
+    wf_sbuf_t ca_pem; /* owned: decoded certificate-authority-data */
     char *cert_file, *key_file;
     wf_sbuf_t cert_pem, key_pem;
-    char *token;            /* owned or NULL */
-    char *token_file;       /* owned or NULL: read for every request */
-    bool insecure;          /* insecure-skip-tls-verify */
+    char *token;      /* owned or NULL */
+    char *token_file; /* owned or NULL: read for every request */
+    bool insecure;    /* insecure-skip-tls-verify */
 } kube_cfg_t;
 
 typedef struct kube_source kube_source_t;
@@ -104,9 +104,9 @@ typedef struct kube_inf {
     bool bad_data;              /* ... because of garbage: with a backoff */
     uint64_t watch_events;      /* events on the current watch */
     uint64_t watch_started_ms;
-    wf_sbuf_t body;             /* owned: list body / unconsumed watch bytes */
-    size_t body_off;            /* watch: bytes of body already consumed */
-    unsigned failures;          /* consecutive failures, for the backoff */
+    wf_sbuf_t body;    /* owned: list body / unconsumed watch bytes */
+    size_t body_off;   /* watch: bytes of body already consumed */
+    unsigned failures; /* consecutive failures, for the backoff */
     wf_timer_t retry_timer;
     char errbuf[CURL_ERROR_SIZE];
 } kube_inf_t;
@@ -276,8 +276,7 @@ static int kubeconfig_load(const char *path, kube_cfg_t *c, char *err, size_t er
         const char *kd = json_string_value(json_object_get(us, "client-key-data"));
         if ((cd != NULL && !b64_decode(cd, &c->cert_pem)) ||
             (kd != NULL && !b64_decode(kd, &c->key_pem))) {
-            snprintf(err, errlen, "kubeconfig %s: client certificate/key data is not base64",
-                     path);
+            snprintf(err, errlen, "kubeconfig %s: client certificate/key data is not base64", path);
             goto out;
         }
     }
@@ -293,8 +292,9 @@ static int incluster_load(kube_cfg_t *c, char *err, size_t errlen)
     const char *port = getenv("KUBERNETES_SERVICE_PORT");
     const char *dir = getenv("WEFT_K8S_SERVICEACCOUNT_DIR");
     if (host == NULL || port == NULL || host[0] == '\0') {
-        snprintf(err, errlen, "not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST/PORT "
-                              "unset); use --kubeconfig");
+        snprintf(err, errlen,
+                 "not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST/PORT "
+                 "unset); use --kubeconfig");
         return WF_EINVAL;
     }
     if (dir == NULL)
@@ -877,8 +877,7 @@ static void kube_destroy(wf_k8s_source_t *src)
 
 static const wf_k8s_source_ops_t kube_ops = {"kubernetes", kube_start, kube_stop, kube_destroy};
 
-wf_k8s_source_t *wf_k8s_kube_new(wf_loop_t *loop, const char *kubeconfig, char *err,
-                                 size_t errlen)
+wf_k8s_source_t *wf_k8s_kube_new(wf_loop_t *loop, const char *kubeconfig, char *err, size_t errlen)
 {
     static bool curl_ready;
     if (!curl_ready) {

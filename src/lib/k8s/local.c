@@ -31,8 +31,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* While the store's root is gone, how often to look for it again. */
+#define LOCAL_ROOT_POLL_MS 200
+
 #define LOCAL_DIR_MASK                                                                             \
-    (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF |      \
+    (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF |       \
      IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
 
 typedef struct local_source local_source_t;
@@ -52,7 +55,8 @@ struct local_source {
     wf_watch_t watch;
     local_dir_t **dirs; /* owned, indexed by wd (sparse) */
     size_t ndirs;
-    int root_wd;
+    int root_wd;           /* -1 while the root is gone */
+    wf_timer_t root_timer; /* looks for the root again while it is gone */
 };
 
 static local_source_t *local_of(wf_k8s_source_t *src)
@@ -135,12 +139,12 @@ static uint64_t stat_sig(const struct stat *st)
  * informer. A malformed file is logged and skipped; the cached version of
  * the object, if any, stays and counts as seen.
  */
-static void load_file(local_source_t *ls, wf_k8s_informer_t *inf, const char *dir,
-                      const char *ns, const char *fname, size_t name_len)
+static void load_file(local_source_t *ls, wf_k8s_informer_t *inf, const char *dir, const char *ns,
+                      const char *fname, size_t name_len)
 {
     char path[PATH_MAX], name[WF_K8S_NAME_MAX + 1], key[2 * WF_K8S_NAME_MAX + 2];
-    if (name_len > WF_K8S_NAME_MAX || snprintf(path, sizeof(path), "%s/%s", dir, fname) >=
-                                          (int)sizeof(path)) {
+    if (name_len > WF_K8S_NAME_MAX ||
+        snprintf(path, sizeof(path), "%s/%s", dir, fname) >= (int)sizeof(path)) {
         wf_log_warn("store: skipping %s/%s: name too long", dir, fname);
         inf->errors++;
         return;
@@ -286,6 +290,13 @@ static void handle_event(local_source_t *ls, const struct inotify_event *ev)
     local_dir_t *d = dir_get(ls, ev->wd);
     if (ev->mask & IN_IGNORED) {
         dir_drop(ls, ev->wd);
+        if (ev->wd == ls->root_wd) {
+            /* The whole store went away (weft down): its objects are
+             * gone (rescanned on DELETE_SELF); watch for it to return. */
+            ls->root_wd = -1;
+            wf_log_warn("store: %s was removed; waiting for it to come back", ls->root);
+            wf_timer_start(ls->base.loop, &ls->root_timer, LOCAL_ROOT_POLL_MS);
+        }
         return;
     }
     if (d == NULL)
@@ -344,6 +355,19 @@ static void handle_event(local_source_t *ls, const struct inotify_event *ev)
         wf_k8s_obj_key(d->ns, obj_name, key, sizeof(key));
         wf__k8s_remove(inf, key);
     }
+}
+
+static void root_timer_cb(wf_loop_t *loop, wf_timer_t *t)
+{
+    local_source_t *ls = wf_container_of(t, local_source_t, root_timer);
+    int rc = dir_watch(ls, ls->root, NULL, NULL, false);
+    if (rc < 0) {
+        wf_timer_start(loop, t, LOCAL_ROOT_POLL_MS);
+        return;
+    }
+    ls->root_wd = rc;
+    wf_log_info("store: %s is back", ls->root);
+    rescan_all(ls);
 }
 
 static void inotify_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
@@ -411,6 +435,7 @@ static void local_destroy(wf_k8s_source_t *src)
     for (size_t i = 0; i < ls->ndirs; i++)
         dir_drop(ls, (int)i);
     free(ls->dirs);
+    wf_timer_stop(src->loop, &ls->root_timer);
     if (ls->ifd >= 0) {
         wf_watch_stop(src->loop, &ls->watch);
         close(ls->ifd);
@@ -435,6 +460,8 @@ wf_k8s_source_t *wf_k8s_local_new(wf_loop_t *loop, const char *root, char *err, 
     }
     ls->base.ops = &local_ops;
     ls->base.loop = loop;
+    ls->root_wd = -1;
+    wf_timer_init(&ls->root_timer, root_timer_cb);
     ls->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     int rc;
     if (ls->ifd < 0) {

@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-const wf_k8s_resource_t wf_k8s_res_namespaces = {"namespaces", "", "v1", "Namespace", false,
-                                                 WF_K8S_NAMESPACE};
+const wf_k8s_resource_t wf_k8s_res_namespaces = {"namespaces", "",    "v1",
+                                                 "Namespace",  false, WF_K8S_NAMESPACE};
 const wf_k8s_resource_t wf_k8s_res_pods = {"pods", "", "v1", "Pod", true, WF_K8S_POD};
-const wf_k8s_resource_t wf_k8s_res_services = {"services", "", "v1", "Service", true,
-                                               WF_K8S_SERVICE};
+const wf_k8s_resource_t wf_k8s_res_services = {"services", "",   "v1",
+                                               "Service",  true, WF_K8S_SERVICE};
 const wf_k8s_resource_t wf_k8s_res_endpointslices = {
     "endpointslices", "discovery.k8s.io", "v1", "EndpointSlice", true, WF_K8S_ENDPOINTSLICE};
 const wf_k8s_resource_t wf_k8s_res_serviceaccounts = {
@@ -152,8 +152,7 @@ int wf_k8s_obj_parse(const wf_k8s_resource_t *res, const char *data, size_t len,
     json_error_t je;
     json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (j == NULL) {
-        snprintf(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column,
-                 je.text);
+        snprintf(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
         return WF_EINVAL;
     }
     return wf_k8s_obj_from_json(res, j, default_ns, out, err, errlen);
@@ -234,6 +233,21 @@ const char *wf_k8s_svc_cluster_ip(const wf_k8s_obj_t *svc)
     if (ip == NULL || ip[0] == '\0' || strcmp(ip, "None") == 0)
         return NULL;
     return ip;
+}
+
+const char *wf_k8s_svc_cluster_ip_at(const wf_k8s_obj_t *svc, size_t i)
+{
+    const json_t *ips = json_object_get(json_object_get(svc->json, "spec"), "clusterIPs");
+    if (!json_is_array(ips))
+        return i == 0 ? wf_k8s_svc_cluster_ip(svc) : NULL;
+    for (size_t k = 0, n = 0; k < json_array_size(ips); k++) {
+        const char *ip = json_string_value(json_array_get(ips, k));
+        if (ip == NULL || ip[0] == '\0' || strcmp(ip, "None") == 0)
+            continue;
+        if (n++ == i)
+            return ip;
+    }
+    return NULL;
 }
 
 static const json_t *spec_array(const wf_k8s_obj_t *o, const char *top, const char *key)

@@ -125,6 +125,9 @@ typedef struct wf_k8s_svc_port {
 } wf_k8s_svc_port_t;
 
 const char *wf_k8s_svc_cluster_ip(const wf_k8s_obj_t *svc); /* NULL for "None"/absent */
+/* The i-th cluster IP of a dual-stack Service (spec.clusterIPs, or
+ * spec.clusterIP alone when that is absent); NULL past the end. */
+const char *wf_k8s_svc_cluster_ip_at(const wf_k8s_obj_t *svc, size_t i);
 size_t wf_k8s_svc_nports(const wf_k8s_obj_t *svc);
 /* Port i; false when it is malformed (skip it). */
 bool wf_k8s_svc_port(const wf_k8s_obj_t *svc, size_t i, wf_k8s_svc_port_t *out);

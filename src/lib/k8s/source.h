@@ -23,7 +23,9 @@
  * directory and rename() it into place; deleting is unlink(). Dotfiles and
  * names not ending in ".json" are ignored; directories may appear at any
  * time. A malformed file is logged (naming it) and skipped — the rest of
- * the store, and the last good version of that object, stay.
+ * the store, and the last good version of that object, stay. When the root
+ * itself is removed every object is deleted, and the source watches for it
+ * to come back.
  *
  * Thread: a source, its informers and their callbacks belong to the loop's
  * thread. Callbacks run from the loop, never from inside wf_k8s_watch; they
@@ -96,8 +98,7 @@ wf_k8s_source_t *wf_k8s_local_new(wf_loop_t *loop, const char *root, char *err, 
 
 /* Kubernetes API access. kubeconfig NULL: in-cluster credentials
  * (KUBERNETES_SERVICE_HOST/PORT, the service-account token and CA). */
-wf_k8s_source_t *wf_k8s_kube_new(wf_loop_t *loop, const char *kubeconfig, char *err,
-                                 size_t errlen);
+wf_k8s_source_t *wf_k8s_kube_new(wf_loop_t *loop, const char *kubeconfig, char *err, size_t errlen);
 
 /* Starts following res. cbs is copied; data is the consumer's. NULL +
  * message when it cannot start. */

@@ -76,8 +76,7 @@ json_t *wf_yaml_load(const char *data, size_t len, char *err, size_t errlen)
                 v = json_null();
             }
             if (v == NULL || !attach(st, depth, &root, v, s)) {
-                snprintf(err, errlen, "YAML structure error at line %zu",
-                         ev.start_mark.line + 1);
+                snprintf(err, errlen, "YAML structure error at line %zu", ev.start_mark.line + 1);
                 ok = false;
             }
             break;
@@ -94,8 +93,7 @@ json_t *wf_yaml_load(const char *data, size_t len, char *err, size_t errlen)
             json_incref(v); /* one for the parent (or root), one for the stack */
             if (v == NULL || !attach(st, depth, &root, v, NULL)) {
                 json_decref(v);
-                snprintf(err, errlen, "YAML structure error at line %zu",
-                         ev.start_mark.line + 1);
+                snprintf(err, errlen, "YAML structure error at line %zu", ev.start_mark.line + 1);
                 ok = false;
                 break;
             }

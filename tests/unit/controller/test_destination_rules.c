@@ -18,9 +18,12 @@ static int parse(const char *p, wf_dst_target_t *t, char *err)
 static void test_path_names(void)
 {
     static const char *const ok[] = {
-        "web.emojivoto.svc.cluster.local:80", "web.emojivoto.svc.cluster.local.:80",
-        "web.emojivoto:80",                   "web.emojivoto.svc:80",
-        "web.emojivoto.svc.:80",              "WEB.Emojivoto.SVC.Cluster.Local:80",
+        "web.emojivoto.svc.cluster.local:80",
+        "web.emojivoto.svc.cluster.local.:80",
+        "web.emojivoto:80",
+        "web.emojivoto.svc:80",
+        "web.emojivoto.svc.:80",
+        "WEB.Emojivoto.SVC.Cluster.Local:80",
         "web.emojivoto.:80",
     };
     wf_dst_target_t t;
@@ -171,12 +174,12 @@ static const char *label(const wf_dst_labels_t *l, const char *k)
 static void test_labels(void)
 {
     wf_dst_labels_t l;
-    wf_k8s_obj_t *p = pod_from(
-        "{\"metadata\":{\"name\":\"web-7d4-x\",\"namespace\":\"emo\",\"labels\":{"
-        "\"pod-template-hash\":\"7d4\",\"linkerd.io/control-plane-ns\":\"linkerd\"},"
-        "\"ownerReferences\":[{\"kind\":\"Node\",\"name\":\"n1\"},"
-        "{\"kind\":\"ReplicaSet\",\"name\":\"web-7d4\",\"controller\":true}]},"
-        "\"spec\":{\"serviceAccountName\":\"websa\"}}");
+    wf_k8s_obj_t *p =
+        pod_from("{\"metadata\":{\"name\":\"web-7d4-x\",\"namespace\":\"emo\",\"labels\":{"
+                 "\"pod-template-hash\":\"7d4\",\"linkerd.io/control-plane-ns\":\"linkerd\"},"
+                 "\"ownerReferences\":[{\"kind\":\"Node\",\"name\":\"n1\"},"
+                 "{\"kind\":\"ReplicaSet\",\"name\":\"web-7d4\",\"controller\":true}]},"
+                 "\"spec\":{\"serviceAccountName\":\"websa\"}}");
     CHECK(p != NULL);
     if (p == NULL)
         return;

@@ -74,19 +74,21 @@ static void test_objects(void)
           WF_EINVAL);
     parse(&wf_k8s_res_pods, "{\"metadata\":{\"name\":\"p\"}}", NULL, WF_EINVAL); /* no ns */
     parse(&wf_k8s_res_pods, "{\"metadata\":{\"name\":\"p\",\"namespace\":\"a\"}}", "b", WF_EINVAL);
-    parse(&wf_k8s_res_pods, "{\"kind\":\"Service\",\"metadata\":{\"name\":\"p\",\"namespace\":\"a\"}}",
-          NULL, WF_EINVAL);
+    parse(&wf_k8s_res_pods,
+          "{\"kind\":\"Service\",\"metadata\":{\"name\":\"p\",\"namespace\":\"a\"}}", NULL,
+          WF_EINVAL);
     parse(&wf_k8s_res_pods, "{\"metadata\":{\"name\":\"p\",\"name\":\"q\",\"namespace\":\"a\"}}",
           NULL, WF_EINVAL); /* duplicate keys */
     parse(&wf_k8s_res_pods, "{\"metadata\":{\"name\":\"p\"", "a", WF_EINVAL);
 
     /* Defaults, trimming and the metadata accessors. */
-    o = parse(&wf_k8s_res_pods,
-              "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"uid\":\"u1\",\"resourceVersion\":"
-              "\"42\",\"labels\":{\"a\":\"b\"},\"annotations\":{\"x\":\"y\",\"kubectl.kubernetes.io/"
-              "last-applied-configuration\":\"{...}\"},\"managedFields\":[{}]},\"status\":{"
-              "\"podIP\":\"10.0.0.1\",\"phase\":\"Running\"}}",
-              "ns1", 0);
+    o = parse(
+        &wf_k8s_res_pods,
+        "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"uid\":\"u1\",\"resourceVersion\":"
+        "\"42\",\"labels\":{\"a\":\"b\"},\"annotations\":{\"x\":\"y\",\"kubectl.kubernetes.io/"
+        "last-applied-configuration\":\"{...}\"},\"managedFields\":[{}]},\"status\":{"
+        "\"podIP\":\"10.0.0.1\",\"phase\":\"Running\"}}",
+        "ns1", 0);
     if (o != NULL) {
         CHECK_EQ_STR(o->ns, "ns1");
         CHECK_EQ_STR(o->name, "p");
@@ -127,6 +129,8 @@ static void test_objects(void)
     if (o != NULL) {
         wf_k8s_svc_port_t p;
         CHECK_EQ_STR(wf_k8s_svc_cluster_ip(o), "10.43.0.1");
+        CHECK_EQ_STR(wf_k8s_svc_cluster_ip_at(o, 0), "10.43.0.1");
+        CHECK(wf_k8s_svc_cluster_ip_at(o, 1) == NULL);
         CHECK_EQ_INT(wf_k8s_svc_nports(o), 6);
         CHECK(wf_k8s_svc_port(o, 0, &p));
         CHECK_EQ_STR(p.name, "http");
@@ -145,12 +149,24 @@ static void test_objects(void)
         CHECK(!wf_k8s_svc_find_port(o, 9999, &p));
         wf_k8s_obj_unref(o);
     }
-    o = parse(&wf_k8s_res_services,
-              "{\"metadata\":{\"name\":\"h\",\"namespace\":\"n\"},\"spec\":{\"clusterIP\":\"None\"}}",
-              NULL, 0);
+    o = parse(
+        &wf_k8s_res_services,
+        "{\"metadata\":{\"name\":\"h\",\"namespace\":\"n\"},\"spec\":{\"clusterIP\":\"None\"}}",
+        NULL, 0);
     if (o != NULL) {
         CHECK(wf_k8s_svc_cluster_ip(o) == NULL);
+        CHECK(wf_k8s_svc_cluster_ip_at(o, 0) == NULL);
         CHECK_EQ_INT(wf_k8s_svc_nports(o), 0);
+        wf_k8s_obj_unref(o);
+    }
+    o = parse(&wf_k8s_res_services,
+              "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\"},\"spec\":{\"clusterIP\":"
+              "\"10.43.0.2\",\"clusterIPs\":[\"10.43.0.2\",7,\"fd00::2\"]}}",
+              NULL, 0);
+    if (o != NULL) {
+        CHECK_EQ_STR(wf_k8s_svc_cluster_ip_at(o, 0), "10.43.0.2");
+        CHECK_EQ_STR(wf_k8s_svc_cluster_ip_at(o, 1), "fd00::2");
+        CHECK(wf_k8s_svc_cluster_ip_at(o, 2) == NULL);
         wf_k8s_obj_unref(o);
     }
 
@@ -187,8 +203,8 @@ static void test_objects(void)
         wf_k8s_obj_unref(o);
     }
     /* Generic resources name their store directory plural.group. */
-    wf_k8s_resource_t server = {"servers", "policy.linkerd.io", "v1beta3", "Server", true,
-                                WF_K8S_GENERIC};
+    wf_k8s_resource_t server = {"servers", "policy.linkerd.io", "v1beta3", "Server",
+                                true,      WF_K8S_GENERIC};
     char dn[64];
     wf_k8s_resource_dir(&server, dn, sizeof(dn));
     CHECK_EQ_STR(dn, "servers.policy.linkerd.io");
@@ -293,8 +309,7 @@ static void test_local_source(void)
     recorder_t pods = {0}, nss = {0};
     wf_k8s_informer_cbs_t cbs = {rec_event, rec_synced, NULL};
     wf_k8s_informer_t *pi = wf_k8s_watch(src, &wf_k8s_res_pods, &cbs, &pods, err, sizeof(err));
-    wf_k8s_informer_t *ni =
-        wf_k8s_watch(src, &wf_k8s_res_namespaces, &cbs, &nss, err, sizeof(err));
+    wf_k8s_informer_t *ni = wf_k8s_watch(src, &wf_k8s_res_namespaces, &cbs, &nss, err, sizeof(err));
     CHECK(pi != NULL && ni != NULL);
     CHECK_EQ_INT(pods.synced, 0); /* never from inside wf_k8s_watch */
     RUN_UNTIL(&loop, pods.synced == 1 && nss.synced == 1);
@@ -325,14 +340,29 @@ static void test_local_source(void)
     /* A namespace directory that appears later; then a delete. */
     pod_file("late", "q1", "10.0.1.1", true);
     RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "late", "q1") != NULL);
-    char path[512];
+    /* A namespace directory moved away takes its objects with it. */
+    char path[512], away[512];
+    pod_file("gone", "g1", "10.0.2.1", true);
+    RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "gone", "g1") != NULL);
+    snprintf(path, sizeof(path), "%s/pods/gone", root);
+    snprintf(away, sizeof(away), "%s/.trash-gone", root);
+    CHECK_EQ_INT(rename(path, away), 0);
+    RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "gone", "g1") == NULL);
+    CHECK_EQ_STR(pods.last, "DELETED gone/g1");
+    /* ... and one removed outright too. */
+    pod_file("gone2", "g2", "10.0.2.2", true);
+    RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "gone2", "g2") != NULL);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/pods/gone2'", root);
+    if (system(cmd) != 0)
+        abort();
+    RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "gone2", "g2") == NULL);
+    int deleted_dirs = pods.deleted;
     snprintf(path, sizeof(path), "%s/pods/a/p3.json", root);
     unlink(path);
-    RUN_UNTIL(&loop, pods.deleted == 1);
+    RUN_UNTIL(&loop, pods.deleted == deleted_dirs + 1);
     CHECK_EQ_STR(pods.last, "DELETED a/p3");
     /* A metadata.name that differs from the file name is refused. */
-    write_file("pods/a/p5.json",
-               "{\"metadata\":{\"name\":\"other\",\"namespace\":\"a\"}}", true);
+    write_file("pods/a/p5.json", "{\"metadata\":{\"name\":\"other\",\"namespace\":\"a\"}}", true);
     pod_file("a", "p6", "10.0.0.6", true);
     RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "a", "p6") != NULL);
     CHECK(wf_k8s_informer_get(pi, "a", "other") == NULL);
@@ -367,6 +397,15 @@ static void test_local_source(void)
     CHECK_EQ_INT(pods.deleted, before_deleted + 1);
     CHECK(pi->relists > before_relists); /* the overflow did happen, and was answered */
     CHECK(wf_k8s_informer_get(pi, "a", "p2") != NULL);
+
+    /* The whole store removed (weft down) and made again (weft up). */
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    if (system(cmd) != 0)
+        abort();
+    RUN_UNTIL(&loop, pi->cache.count == 0 && ni->cache.count == 0);
+    pod_file("again", "r1", "10.0.3.1", true);
+    RUN_UNTIL(&loop, wf_k8s_informer_get(pi, "again", "r1") != NULL);
+    CHECK_EQ_INT(pi->cache.count, 1);
 
     wf_k8s_source_free(src);
     wf_loop_run_once(&loop, 0);

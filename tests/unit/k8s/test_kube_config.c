@@ -88,11 +88,10 @@ static void test_kubeconfig(void)
     cfg_free(&c);
 
     /* The other context: relative CA path, trailing slash trimmed, token. */
-    kc = write_tmp("config2",
-                   "current-context: a\nclusters:\n- name: c1\n  cluster:\n    server: "
-                   "https://10.0.0.1:6443/\n    certificate-authority: ca.crt\n"
-                   "contexts:\n- name: a\n  context: {cluster: c1, user: u1}\n"
-                   "users:\n- name: u1\n  user: {token: t1}\n");
+    kc = write_tmp("config2", "current-context: a\nclusters:\n- name: c1\n  cluster:\n    server: "
+                              "https://10.0.0.1:6443/\n    certificate-authority: ca.crt\n"
+                              "contexts:\n- name: a\n  context: {cluster: c1, user: u1}\n"
+                              "users:\n- name: u1\n  user: {token: t1}\n");
     CHECK_EQ_INT(kubeconfig_load(kc, &c, err, sizeof(err)), 0);
     CHECK_EQ_STR(c.server, "https://10.0.0.1:6443");
     snprintf(want, sizeof(want), "%s/ca.crt", dir);
