@@ -181,17 +181,71 @@ start_backend() {
   wait_listen "${NS_S[$scn]}" 8080
 }
 
-# weft: weft-init's rules in both pods, weft-proxy (1 core, logs at warn) as
-# uid 2102 in each. Traffic: loadgen -> (OUTPUT redirect) outbound :4140 ->
-# server pod :8080 -> (PREROUTING redirect) inbound :4143 -> 127.0.0.1:8080.
+# weft is meshed for real: a control plane (weft-controller identity and
+# destination, on ports the proxies' rules ignore) runs in the server pod;
+# both proxies certify; the client's outbound proxy resolves the server pod
+# through discovery and carries requests over one mTLS HTTP/2 connection to
+# the server's inbound proxy (:4143, transport header), which hands them to
+# the backend on 127.0.0.1:8080 — the same TLS 1.3 + client-cert hop the
+# nginx and haproxy chains make.
+WEFT_CP_ID_PORT=18080
+WEFT_CP_DST_PORT=18086
+WEFT_TD=serviceaccount.identity.linkerd.cluster.local
+
+start_weft_control_plane() {
+  local scn=$1 sip d="$TMPD/weft-cp" who tok
+  sip=$(server_ip "$scn")
+  mkdir -p "$d/tokens" "$d/store/pods/bench" "$d/store/namespaces"
+  chmod 755 "$TMPD" "$d"
+  "$WEFT_BIN/weft" identity create-root --out-cert "$d/ca.crt" --out-key "$d/ca.key" >/dev/null
+  "$WEFT_BIN/weft" identity create-issuer --ca-cert "$d/ca.crt" --ca-key "$d/ca.key" \
+    --out-cert "$d/issuer.crt" --out-key "$d/issuer.key" >/dev/null
+  for who in client server; do
+    mkdir -p "$d/$who"
+    tok=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    printf '%s' "$tok" >"$d/$who/token"
+    echo "$who.bench.$WEFT_TD" >"$d/tokens/$(printf '%s' "$tok" | sha256sum | cut -d' ' -f1)"
+    chown -R "$PROXY_UID:$PROXY_UID" "$d/$who"
+    chmod 600 "$d/$who/token"
+  done
+  echo '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}' >"$d/store/namespaces/bench.json"
+  cat >"$d/store/pods/bench/server.json" <<EOF2
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"server","namespace":"bench",
+ "labels":{"linkerd.io/control-plane-ns":"linkerd"}},
+ "spec":{"serviceAccountName":"server","containers":[{"name":"backend","ports":[{"containerPort":8080}]}]},
+ "status":{"phase":"Running","podIP":"$sip","podIPs":[{"ip":"$sip"}],"conditions":[{"type":"Ready","status":"True"}]}}
+EOF2
+  bg_start weft-identity "${NS_S[$scn]}" "$WEFT_BIN/weft-controller" identity \
+    --addr "0.0.0.0:$WEFT_CP_ID_PORT" --admin-addr 127.0.0.1:9990 --log-level warn \
+    --issuer-cert "$d/issuer.crt" --issuer-key "$d/issuer.key" --trust-anchors "$d/ca.crt" \
+    --token-store "$d/tokens"
+  bg_start weft-destination "${NS_S[$scn]}" "$WEFT_BIN/weft-controller" destination \
+    --store "$d/store" --addr "0.0.0.0:$WEFT_CP_DST_PORT" --admin-addr 127.0.0.1:9996 --log-level warn
+  wait_listen "${NS_S[$scn]}" "$WEFT_CP_ID_PORT"
+  wait_listen "${NS_S[$scn]}" "$WEFT_CP_DST_PORT"
+}
+
+# start_weft_pod NS NAME WHO(client|server) SCN — weft-init's rules, then
+# weft-proxy (1 core, logs at warn) as uid 2102 with its identity (and, on
+# the client, discovery).
 start_weft_pod() {
-  local ns=$1 name=$2
+  local ns=$1 name=$2 who=$3 scn=$4 d="$TMPD/weft-cp" sip
+  sip=$(server_ip "$scn")
   ip netns exec "$ns" "$WEFT_BIN/weft-init" --incoming-proxy-port 4143 \
     --outgoing-proxy-port 4140 --proxy-uid "$PROXY_UID" --ipv6=false \
+    --inbound-ports-to-ignore "4190,4191,$WEFT_CP_ID_PORT,$WEFT_CP_DST_PORT" \
     >"$TMPD/init-$name.log" 2>&1 || die "weft-init failed in $ns: $(cat "$TMPD/init-$name.log")"
+  local env=(
+    "WEFT_PROXY_IDENTITY_TRUST_ANCHORS=$(cat "$d/ca.crt")"
+    "WEFT_PROXY_IDENTITY_TOKEN_FILE=$d/$who/token"
+    "WEFT_PROXY_IDENTITY_SVC_ADDR=$sip:$WEFT_CP_ID_PORT"
+    "WEFT_PROXY_IDENTITY_SVC_NAME=weft-identity.linkerd.$WEFT_TD"
+    "WEFT_PROXY_IDENTITY_LOCAL_NAME=$who.bench.$WEFT_TD"
+  )
+  [ "$who" = client ] && env+=("WEFT_PROXY_DESTINATION_SVC_ADDR=$sip:$WEFT_CP_DST_PORT")
   bg_start "$name" "$ns" ${PRIO[@]+"${PRIO[@]}"} taskset -c "$SERVER_CPU" \
     setpriv --reuid "$PROXY_UID" --regid "$PROXY_UID" --clear-groups \
-    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin WEFT_PROXY_LOG=warn WEFT_PROXY_CORES=1 \
+    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin WEFT_PROXY_LOG=warn WEFT_PROXY_CORES=1 "${env[@]}" \
     "$WEFT_BIN/weft-proxy"
   wait_until 10 ip netns exec "$ns" curl -fsS --max-time 1 -o /dev/null \
     http://127.0.0.1:4191/ready || die "weft-proxy in $ns not ready"
@@ -384,8 +438,9 @@ setup_scenario() {
       PROCS[$scn]="--proc app=${PID_OF[backend-$scn]}"
       ;;
     weft)
-      start_weft_pod "${NS_S[$scn]}" weft-in
-      start_weft_pod "${NS_C[$scn]}" weft-out
+      start_weft_control_plane "$scn"
+      start_weft_pod "${NS_S[$scn]}" weft-in server "$scn"
+      start_weft_pod "${NS_C[$scn]}" weft-out client "$scn"
       TARGET_H1[$scn]="$sip:8080"
       TARGET_GRPC[$scn]="$sip:8080"
       PROCS[$scn]="--proc out=${PID_OF[weft-out]} --proc in=${PID_OF[weft-in]} --proc app=${PID_OF[backend-$scn]}"

@@ -4,7 +4,7 @@
 #
 # Four scenarios side by side, interleaved A/B/C/D, A/B/C/D, ...:
 #   direct   client -> server
-#   weft     client -> weft-proxy (outbound) -> weft-proxy (inbound) -> server
+#   weft     client -> weft-proxy (outbound) -> mTLS (h2) -> weft-proxy (inbound) -> server
 #   nginx    client -> nginx -> TLS 1.3 + client cert -> nginx -> server
 #   haproxy  client -> haproxy -> TLS 1.3 + client cert (h2) -> haproxy -> server
 # Open-loop load from bench/loadgen (weft-loadgen), the same backend
@@ -53,7 +53,7 @@ for t in ip iptables ss setpriv taskset chrt curl nginx haproxy openssl strace g
 done
 [ -f /usr/include/nghttp2/nghttp2.h ] || die "missing libnghttp2-dev (run scripts/deps)"
 SRC_BIN=$(cd "$BIN_ARG" && pwd)
-for b in weft-proxy weft-init; do
+for b in weft-proxy weft-init weft weft-controller; do
   [ -x "$SRC_BIN/$b" ] || die "$SRC_BIN/$b not built (make build)"
 done
 
@@ -113,7 +113,7 @@ T_START=$(date +%s)
 BENCH_BIN="$TMPD/bin"
 WEFT_BIN="$TMPD/weft"
 mkdir -p "$BENCH_BIN" "$WEFT_BIN"
-cp "$SRC_BIN/weft-proxy" "$SRC_BIN/weft-init" "$WEFT_BIN/"
+cp "$SRC_BIN/weft-proxy" "$SRC_BIN/weft-init" "$SRC_BIN/weft" "$SRC_BIN/weft-controller" "$WEFT_BIN/"
 chmod 755 "$TMPD" "$WEFT_BIN" "$WEFT_BIN"/*
 say "building weft-loadgen and weft-bench-backend"
 CFLAGS=(-std=c17 -O2 -g -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
