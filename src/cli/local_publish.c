@@ -336,6 +336,18 @@ static void wf_lm_want(wf_lm_sup_t *s, json_t *want, json_t *o)
     wf_lm_store_rel(o, rel, sizeof(rel));
     json_t *md = json_object_get(o, "metadata");
     json_object_set_new(md, "uid", json_string(wf_lm_uid_for(s, rel)));
+    if (!json_is_string(json_object_get(md, "creationTimestamp"))) {
+        /* First time the store sees it, kept across rewrites. */
+        char ck[720], ts[32];
+        snprintf(ck, sizeof(ck), "%s#created", rel);
+        json_t *c = json_object_get(s->uids, ck);
+        if (c == NULL) {
+            wf_lm_iso8601(time(NULL), ts);
+            c = json_string(ts);
+            json_object_set_new(s->uids, ck, c);
+        }
+        json_object_set(md, "creationTimestamp", c);
+    }
     json_object_set_new(want, rel, o);
 }
 
