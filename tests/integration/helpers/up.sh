@@ -24,6 +24,7 @@ wf() {
 # $T/up.out / $T/up.err, exit status in UP_RC.
 up() {
   UP_RC=0
+  [ -f "$STATE/supervisor.log" ] && cp "$STATE/supervisor.log" "$T/supervisor.log"
   "$WEFT" up --state-dir "$STATE" --timeout 60 "$@" >"$T/up.out" 2>"$T/up.err" || UP_RC=$?
   cat "$T/up.out" "$T/up.err" >>"$T/up-all.log"
   _up_learn_prefix
@@ -44,7 +45,7 @@ _up_learn_prefix() {
 # our_netns — this run's network namespaces, one per line
 our_netns() {
   [ -n "$UP_PREFIX" ] || return 0
-  ip netns list | awk '{print $1}' | grep "^$UP_PREFIX" || true
+  ip netns list 2>/dev/null | awk '{print $1}' | grep "^$UP_PREFIX" || true
 }
 
 # our_pids — processes whose command line or environment names $STATE
@@ -72,6 +73,19 @@ assert_nothing_left() {
   _ok "state directory removed"
 }
 
+# proxy_env POD — the environment of this run's proxy of POD, one per line
+proxy_env() {
+  local p e
+  for p in $(pgrep -x weft-proxy || true); do
+    e=$(tr '\0' '\n' 2>/dev/null <"/proc/$p/environ") || continue
+    if grep -qF "$STATE/" <<<"$e" && grep -qF "\"pod\":\"$1\"" <<<"$e"; then
+      echo "$e"
+      return 0
+    fi
+  done
+  return 1
+}
+
 # store FILE — prints <store>/FILE
 store() { cat "$STATE/store/$1"; }
 
@@ -85,8 +99,9 @@ print(json.dumps(v) if not isinstance(v, str) else v)' "$1" "$2"
 
 _up_cleanup() {
   local rc=$? p
+  # The supervisor's log always (lib.sh greps $T for sanitizer reports).
+  cp "$STATE/supervisor.log" "$T/supervisor.log" 2>/dev/null || true
   if [ $rc -ne 0 ] && [ -d "$STATE" ]; then
-    cp "$STATE/supervisor.log" "$T/supervisor.log" 2>/dev/null || true
     for p in "$STATE"/pods/*/*/*.log "$STATE"/cp/*.log; do
       [ -e "$p" ] && cp "$p" "$T/pod-$(basename "$(dirname "$p")")-$(basename "$p")"
     done
