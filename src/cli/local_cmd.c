@@ -360,6 +360,11 @@ static void wf_lm_precheck(json_t *applied)
         if (inj.warning[0])
             fprintf(stderr, "weft: warning: %s %s/%s runs without the proxy: %s\n", kind,
                     wf_lm_namespace(o), wf_lm_name(o), inj.warning);
+        else if (inj.mode != WF_LM_INJECT_DISABLED &&
+                 (inj.cpu_limit_m >= 0 || inj.memory_limit >= 0) && !wf_lm_cgroup_v2_usable())
+            fprintf(stderr, "weft: note: %s %s/%s: proxy cpu/memory limits not enforced (no "
+                            "writable cgroup v2 hierarchy at /sys/fs/cgroup)\n",
+                    kind, wf_lm_namespace(o), wf_lm_name(o));
     }
 }
 

@@ -317,18 +317,15 @@ static bool wf_lm_has_destination(const char *bindir)
  * weft-<tag> child we can create. */
 static void wf_lm_cgroup_init(wf_lm_sup_t *s)
 {
-    char *ctl = wf_lm_read_file("/sys/fs/cgroup/cgroup.subtree_control", NULL);
     s->cgroups = false;
-    if (ctl != NULL && strstr(ctl, "cpu") && strstr(ctl, "memory")) {
-        snprintf(s->cgroup_root, sizeof(s->cgroup_root), "/sys/fs/cgroup/%sproxies",
-                 s->paths->prefix);
-        char f[PATH_MAX + 32];
-        snprintf(f, sizeof(f), "%s/cgroup.subtree_control", s->cgroup_root);
-        if ((mkdir(s->cgroup_root, 0755) == 0 || errno == EEXIST) &&
-            wf_lm_write_inplace(f, "+cpu +memory", 12) == 0)
-            s->cgroups = true;
-    }
-    free(ctl);
+    if (!wf_lm_cgroup_v2_usable())
+        return;
+    snprintf(s->cgroup_root, sizeof(s->cgroup_root), "/sys/fs/cgroup/%sproxies", s->paths->prefix);
+    char f[PATH_MAX + 32];
+    snprintf(f, sizeof(f), "%s/cgroup.subtree_control", s->cgroup_root);
+    if ((mkdir(s->cgroup_root, 0755) == 0 || errno == EEXIST) &&
+        wf_lm_write_inplace(f, "+cpu +memory", 12) == 0)
+        s->cgroups = true;
 }
 
 static void wf_lm_sup_reap(wf_lm_sup_t *s, double now)

@@ -469,3 +469,12 @@ int wf_lm_probe_http(const char *netns, const char *ip, int port, const char *pa
         return status;
     return -1;
 }
+
+bool wf_lm_cgroup_v2_usable(void)
+{
+    char *ctl = wf_lm_read_file("/sys/fs/cgroup/cgroup.subtree_control", NULL);
+    bool ok = ctl != NULL && strstr(ctl, "cpu") != NULL && strstr(ctl, "memory") != NULL &&
+              access("/sys/fs/cgroup", W_OK) == 0;
+    free(ctl);
+    return ok;
+}

@@ -75,6 +75,10 @@ bool wf_lm_probe_tcp(const char *netns, const char *ip, int port, int timeout_ms
 int wf_lm_probe_http(const char *netns, const char *ip, int port, const char *path,
                      int timeout_ms);
 
+/* True when cgroup v2 is mounted at /sys/fs/cgroup with the cpu and memory
+ * controllers enabled and writable by us (proxy limits can be enforced). */
+bool wf_lm_cgroup_v2_usable(void);
+
 /* Monotonic seconds. */
 double wf_lm_now(void);
 

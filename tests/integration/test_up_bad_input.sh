@@ -77,6 +77,14 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata:
+  name: limited
+  annotations: {linkerd.io/inject: enabled, config.linkerd.io/proxy-memory-limit: 64Mi, config.linkerd.io/proxy-cpu-limit: 500m}
+spec:
+  containers: [{name: c, command: [sleep, "600"]}]
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: nocmd}
 spec:
   containers: [{name: c, image: nginx}]
@@ -100,13 +108,21 @@ err=$(cat "$T/up.err")
 log "$err"
 assert_eq "$UP_RC" 1 "an apply with problems exits 1"
 assert_contains "$err" "$T/bad.yaml: document 2: line" "the malformed document is named with its line"
-assert_contains "$err" "$T/bad.yaml: document 6: Pod default/nocmd: spec.containers[0].command: missing" "a container without a command is named"
+assert_contains "$err" "$T/bad.yaml: document 7: Pod default/nocmd: spec.containers[0].command: missing" "a container without a command is named"
 assert_contains "$err" 'Pod default/good-b runs without the proxy: annotation linkerd.io/inject: unknown value "yes-please"' "unknown inject value: warning names the annotation"
 assert_contains "$err" 'annotation config.linkerd.io/opaque-ports: invalid port "70000"' "opaque-ports 70000: warning names the annotation and value"
 assert_contains "$err" "annotation config.linkerd.io/skip-subnets" "skip-subnets /33: warning names the annotation"
 assert_contains "$err" 'Service default/ghost selects no pods (selector {"app":"nobody"})' "a Service selecting nothing is pointed out"
 assert_contains "$err" "Server web-http is stored for the controllers" "an unknown kind is stored, said once"
+if [ -w /sys/fs/cgroup/cgroup.subtree_control ] && grep -q memory /sys/fs/cgroup/cgroup.subtree_control; then
+  cg=$(ls -d /sys/fs/cgroup/weft-*-proxies/default.limited)
+  assert_eq "$(cat "$cg/memory.max")" 67108864 "proxy-memory-limit is the proxy's cgroup memory.max"
+  assert_eq "$(cat "$cg/cpu.max")" "50000 100000" "proxy-cpu-limit is the proxy's cgroup cpu.max"
+else
+  assert_contains "$err" "Pod default/limited: proxy cpu/memory limits not enforced" "without cgroup v2, the limits are reported as not enforced"
+fi
 pods=$(wf get pods)
+assert_eq "$(grep -c '^limited .* 2/2 .*Running' <<<"$pods")" 1 "the pod with proxy limits runs meshed"
 for p in good-a good-b opaque-bad subnet-bad; do
   assert_eq "$(grep -c "^$p .* 1/1 .*Running" <<<"$pods")" 1 "pod $p runs (uninjected, 1/1)"
 done
