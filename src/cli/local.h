@@ -71,5 +71,6 @@ int wf_cli_get_main(int argc, char **argv);
 int wf_cli_logs_main(int argc, char **argv);
 int wf_cli_exec_main(int argc, char **argv);
 int wf_cli_supervise_main(int argc, char **argv);
+int wf_cli_viz_main(int argc, char **argv);
 
 #endif

@@ -478,3 +478,77 @@ bool wf_lm_cgroup_v2_usable(void)
     free(ctl);
     return ok;
 }
+
+char *wf_lm_http_get(const char *netns, const char *ip, int port, const char *path,
+                     int timeout_ms, int *status)
+{
+    *status = -1;
+    int fd = wf_lm_connect(netns, ip, port, timeout_ms);
+    if (fd < 0)
+        return NULL;
+    char req[1024];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: weft\r\n"
+                     "Connection: close\r\n\r\n",
+                     path, ip, port);
+    if (n >= (int)sizeof(req) || send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+        close(fd);
+        return NULL;
+    }
+    size_t cap = 65536, got = 0;
+    char *buf = malloc(cap);
+    double deadline = wf_lm_now() + timeout_ms / 1000.0;
+    while (buf != NULL) {
+        int left = (int)((deadline - wf_lm_now()) * 1000);
+        struct pollfd p = {fd, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, left) != 1)
+            break;
+        if (got + 1 >= cap) {
+            char *nb = cap < (16u << 20) ? realloc(buf, cap * 2) : NULL;
+            if (nb == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = recv(fd, buf + got, cap - got - 1, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (buf == NULL)
+        return NULL;
+    buf[got] = '\0';
+    char *body = strstr(buf, "\r\n\r\n");
+    if (sscanf(buf, "HTTP/1.%*d %d", status) != 1 || body == NULL) {
+        free(buf);
+        *status = -1;
+        return NULL;
+    }
+    /* Chunked bodies are de-chunked in place (the admin server may use them). */
+    body += 4;
+    if (strcasestr(buf, "transfer-encoding: chunked") != NULL && strcasestr(buf, "transfer-encoding: chunked") < body) {
+        char *in = body, *out = body;
+        for (;;) {
+            char *end;
+            unsigned long len = strtoul(in, &end, 16);
+            char *crlf = strstr(in, "\r\n");
+            if (crlf == NULL || len == 0 || end == in)
+                break;
+            in = crlf + 2;
+            if ((size_t)(buf + got - in) < len)
+                len = (unsigned long)(buf + got - in);
+            memmove(out, in, len);
+            out += len;
+            in += len;
+            if (strncmp(in, "\r\n", 2) == 0)
+                in += 2;
+        }
+        *out = '\0';
+    }
+    memmove(buf, body, strlen(body) + 1);
+    return buf;
+}

@@ -79,6 +79,11 @@ int wf_lm_probe_http(const char *netns, const char *ip, int port, const char *pa
  * controllers enabled and writable by us (proxy limits can be enforced). */
 bool wf_lm_cgroup_v2_usable(void);
 
+/* From inside `netns`: HTTP/1.1 GET path and the whole body (malloc'd,
+ * NUL-terminated, at most 16 MiB) or NULL; *status gets the status code. */
+char *wf_lm_http_get(const char *netns, const char *ip, int port, const char *path,
+                     int timeout_ms, int *status);
+
 /* Monotonic seconds. */
 double wf_lm_now(void);
 

@@ -206,6 +206,30 @@ for p in $(pgrep -x weft-proxy || true); do
 done
 assert_eq "$nproxy" 3 "three proxies for this run (the unmeshed pod has none)"
 
+# ---- weft viz stat: golden metrics from the proxies ------------------------------------------
+# A steady load of GETs (success) and DELETEs (python answers 501: failure)
+# from the unmeshed pod, until told to stop; viz is polled until its window
+# saw both.
+start_bg - "$WEFT" exec plain -n shop --state-dir "$STATE" -- sh -c \
+  "for i in \$(seq 1 600); do curl -s -m 2 -o /dev/null http://web/; curl -s -m 2 -o /dev/null -X DELETE http://web/; [ -e '$T/stop-viz' ] && break; done" \
+  >"$T/viz-load.out" 2>&1
+VIZLOAD=$BG_PID
+viz_ok() {
+  wf viz stat deploy web -n shop -o json --window 1 >"$T/viz.json" 2>"$T/viz.err" &&
+    "$PY" -c 'import json,sys
+r = json.load(open(sys.argv[1]))[0]
+sys.exit(0 if r["rps"] > 0 and r["success"] is not None and 0 < r["success"] < 1 else 1)' "$T/viz.json"
+}
+wait_until 30 viz_ok || fail "viz stat never saw the load: $(cat "$T/viz.json" "$T/viz.err")"
+_ok "viz stat deploy: requests/s and a success rate between 0 and 1 (501s count as failures)"
+assert_eq "$(pyq "$T/viz.json" '[d[0]["meshed"], d[0]["pods"]]')" "[2, 2]" "viz stat counts both replicas as meshed"
+assert_eq "$(pyq "$T/viz.json" 'sorted(d[0]["latency_ms"])')" '["p50", "p95", "p99"]' "viz stat reports p50/p95/p99"
+table=$(wf viz stat svc -n shop --window 1)
+assert_contains "$table" "LATENCY_P99" "viz stat prints a table"
+assert_contains "$(grep '^web ' <<<"$table")" "2/2" "the Service row has both pods"
+touch "$T/stop-viz"
+wait_pid_exit "$VIZLOAD" 30
+
 # ---- scaling: 2 -> 3 -> 1, no failed request while scaling down -----------------------
 write_manifest 3
 up -f "$T/app.yaml"

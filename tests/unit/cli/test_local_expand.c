@@ -12,6 +12,7 @@
 #include "../../../src/cli/local_ipam.c"
 #include "../../../src/cli/local_net.c"
 #include "../../../src/cli/local_obj.c"
+#include "../../../src/cli/local_paths.c"
 #include "../../../src/cli/local_pod.c"
 #include "../../../src/cli/local_publish.c"
 #include "../../../src/cli/local_sup.c"
