@@ -371,6 +371,9 @@ static int wf_lm_wait_ready(const wf_lm_paths_t *p, json_int_t gen, double timeo
             }
             printf("weft: %zu pod%s ready (%zu with the proxy)\n", nready, nready == 1 ? "" : "s",
                    nmesh);
+            if (!json_is_true(json_object_get(st, "destination")))
+                fprintf(stderr, "weft: note: weft-controller has no destination subcommand in this "
+                                "build; the mesh runs without the destination service\n");
             json_decref(st);
             return 0;
         }

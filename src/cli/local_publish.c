@@ -683,10 +683,11 @@ static void wf_lm_status(wf_lm_sup_t *s)
                             "message", p->message, "ip", p->ip, "restarts", restarts, "injected",
                             p->inj.mode != WF_LM_INJECT_DISABLED));
     }
-    json_t *st = json_pack("{s:I, s:I, s:o, s:i, s:b, s:b, s:b}", "generation", s->generation,
-                           "observed", s->generation, "pods", pods, "terminating", terminating,
-                           "controlPlaneReady", s->cp_ready, "rolloutPending", s->rollout_pending,
-                           "stopping", s->stopping);
+    json_t *st = json_pack("{s:I, s:I, s:o, s:i, s:b, s:b, s:b, s:b}", "generation",
+                           s->generation, "observed", s->generation, "pods", pods, "terminating",
+                           terminating, "controlPlaneReady", s->cp_ready, "destination",
+                           s->have_destination, "rolloutPending", s->rollout_pending, "stopping",
+                           s->stopping);
     char *body = json_dumps(st, JSON_INDENT(1));
     json_decref(st);
     if (body && (s->status_written == NULL || strcmp(body, s->status_written) != 0)) {
