@@ -24,10 +24,16 @@ wf() {
 # $T/up.out / $T/up.err, exit status in UP_RC.
 up() {
   UP_RC=0
-  [ -f "$STATE/supervisor.log" ] && cp "$STATE/supervisor.log" "$T/supervisor.log"
   "$WEFT" up --state-dir "$STATE" --timeout 60 "$@" >"$T/up.out" 2>"$T/up.err" || UP_RC=$?
   cat "$T/up.out" "$T/up.err" >>"$T/up-all.log"
   _up_learn_prefix
+  # Follow the supervisor's log into $T (by name, across restarts), so its
+  # last words — sanitizer reports at exit included — outlive `weft down`
+  # removing the state directory; lib.sh prints and greps $T.
+  if [ -z "${UP_TAIL:-}" ] && [ -f "$STATE/supervisor.log" ]; then
+    start_bg - tail -n +1 -F "$STATE/supervisor.log" >"$T/supervisor.log" 2>/dev/null
+    UP_TAIL=$BG_PID
+  fi
 }
 
 # The netns prefix (weft-<tag>-) of this state dir, read from the node's
@@ -49,10 +55,12 @@ our_netns() {
 }
 
 # our_pids — processes whose command line or environment names $STATE
+# (except the test's own tail of the supervisor's log)
 our_pids() {
   local p
   for p in /proc/[0-9]*; do
     [ "${p#/proc/}" = "$$" ] && continue
+    [ "${p#/proc/}" = "${UP_TAIL:-}" ] && continue
     if tr '\0' '\n' 2>/dev/null <"$p/cmdline" | grep -qF "$STATE" ||
        tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qF "$STATE"; then
       echo "${p#/proc/}"
@@ -99,8 +107,7 @@ print(json.dumps(v) if not isinstance(v, str) else v)' "$1" "$2"
 
 _up_cleanup() {
   local rc=$? p
-  # The supervisor's log always (lib.sh greps $T for sanitizer reports).
-  cp "$STATE/supervisor.log" "$T/supervisor.log" 2>/dev/null || true
+  set +e # a failing step here must not end the cleanup (nor skip lib.sh's)
   if [ $rc -ne 0 ] && [ -d "$STATE" ]; then
     for p in "$STATE"/pods/*/*/*.log "$STATE"/cp/*.log; do
       [ -e "$p" ] && cp "$p" "$T/pod-$(basename "$(dirname "$p")")-$(basename "$p")"
@@ -112,6 +119,7 @@ _up_cleanup() {
   # A broken weft down must not leave processes behind for the next test.
   for p in $(our_pids); do kill -KILL "$p" 2>/dev/null || true; done
   for p in $(our_netns); do ip netns del "$p" 2>/dev/null || true; done
+  # lib.sh's cleanup reads the test's status from $?.
   (exit $rc)
   _cleanup
 }
