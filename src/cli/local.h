@@ -30,7 +30,8 @@
 #define WF_LM_DEFAULT_STATE "/run/weft"
 #define WF_LM_PROXY_UID 2102
 #define WF_LM_CP_NS "linkerd"
-#define WF_LM_IDENTITY_SVC_NAME "weft-identity.linkerd.serviceaccount.identity.linkerd.cluster.local"
+#define WF_LM_IDENTITY_SVC_NAME                                                                    \
+    "weft-identity.linkerd.serviceaccount.identity.linkerd.cluster.local"
 #define WF_LM_DEST_SVC_NAME "weft-destination.linkerd.serviceaccount.identity.linkerd.cluster.local"
 #define WF_LM_PROXY_CONTAINER "linkerd-proxy"
 

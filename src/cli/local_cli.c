@@ -35,8 +35,9 @@ int wf_lm_opts_parse(int nargs, char **args, wf_lm_opt_t *opts, size_t nopts, co
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
         size_t k = 0;
         for (; k < nopts; k++) {
-            if (a[1] == '-' ? (strlen(opts[k].name) == nlen && memcmp(opts[k].name, name, nlen) == 0)
-                            : (nlen == 1 && opts[k].short_name == name[0]))
+            if (a[1] == '-'
+                    ? (strlen(opts[k].name) == nlen && memcmp(opts[k].name, name, nlen) == 0)
+                    : (nlen == 1 && opts[k].short_name == name[0]))
                 break;
         }
         if (k == nopts) {

@@ -10,11 +10,11 @@
 #include <stddef.h>
 
 typedef struct wf_lm_opt {
-    char short_name;      /* 0: none */
-    const char *name;     /* long name, without "--" */
-    const char **value;   /* single-value flag: receives the value (borrowed from argv) */
-    bool *flag;           /* boolean flag */
-    const char **multi;   /* repeatable flag: values appended here */
+    char short_name;    /* 0: none */
+    const char *name;   /* long name, without "--" */
+    const char **value; /* single-value flag: receives the value (borrowed from argv) */
+    bool *flag;         /* boolean flag */
+    const char **multi; /* repeatable flag: values appended here */
     size_t *nmulti;
     size_t maxmulti;
 } wf_lm_opt_t;

@@ -130,8 +130,8 @@ int wf_lm_teardown(const wf_lm_paths_t *p, bool keep_state, bool verbose)
         }
         return rc;
     }
-    static const char *const gone[] = {"store", "pods", "tokens", "hosts", "cp", "status.json",
-                                       "supervisor.pid"};
+    static const char *const gone[] = {"store", "pods",        "tokens",        "hosts",
+                                       "cp",    "status.json", "supervisor.pid"};
     for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
         char path[PATH_MAX];
         wf_lm_path_join(p, gone[i], path, sizeof(path));
@@ -163,8 +163,8 @@ static int wf_lm_copy(const char *from, const char *to, unsigned mode)
 static int wf_lm_identity(const wf_lm_paths_t *p, const char *anchors, const char *icert,
                           const char *ikey)
 {
-    char dir[PATH_MAX], ca[PATH_MAX + 16], cak[PATH_MAX + 16], ic[PATH_MAX + 16],
-        ik[PATH_MAX + 16], err[512];
+    char dir[PATH_MAX], ca[PATH_MAX + 16], cak[PATH_MAX + 16], ic[PATH_MAX + 16], ik[PATH_MAX + 16],
+        err[512];
     wf_lm_path_join(p, "identity", dir, sizeof(dir));
     wf_lm_mkdirs(dir, 0700);
     snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
@@ -185,8 +185,8 @@ static int wf_lm_identity(const wf_lm_paths_t *p, const char *anchors, const cha
         if (rc == 0)
             rc = wf_cert_load_key(ikey, &key, err, sizeof(err));
         if (rc == 0)
-            rc = wf_cert_check_signer(sk_X509_value(chain, 0), key, WF_CERT_LEAF, time(NULL),
-                                      icert, ikey, err, sizeof(err));
+            rc = wf_cert_check_signer(sk_X509_value(chain, 0), key, WF_CERT_LEAF, time(NULL), icert,
+                                      ikey, err, sizeof(err));
         if (rc == 0)
             rc = wf_cert_verify(sk_X509_value(chain, 0), chain, roots, 0, err, sizeof(err));
         sk_X509_pop_free(chain, X509_free);
@@ -251,10 +251,12 @@ static void wf_lm_merge(json_t *applied, json_t *objs)
     size_t i, j;
     json_t *o, *a;
     char k1[600], k2[600];
-    json_array_foreach(objs, i, o) {
+    json_array_foreach(objs, i, o)
+    {
         wf_lm_key(o, k1, sizeof(k1));
         bool replaced = false;
-        json_array_foreach(applied, j, a) {
+        json_array_foreach(applied, j, a)
+        {
             wf_lm_key(a, k2, sizeof(k2));
             if (strcmp(k1, k2) == 0) {
                 json_array_set(applied, j, o);
@@ -273,7 +275,8 @@ static void wf_lm_precheck(json_t *applied)
 {
     size_t i, j;
     json_t *o, *n;
-    json_array_foreach(applied, i, o) {
+    json_array_foreach(applied, i, o)
+    {
         const char *kind = wf_lm_kind(o);
         json_t *ann;
         if (strcmp(kind, "Pod") == 0)
@@ -283,7 +286,8 @@ static void wf_lm_precheck(json_t *applied)
         else
             continue;
         json_t *nsann = NULL;
-        json_array_foreach(applied, j, n) {
+        json_array_foreach(applied, j, n)
+        {
             if (strcmp(wf_lm_kind(n), "Namespace") == 0 &&
                 strcmp(wf_lm_name(n), wf_lm_namespace(o)) == 0)
                 nsann = wf_lm_path(n, "metadata.annotations");
@@ -295,8 +299,9 @@ static void wf_lm_precheck(json_t *applied)
                     wf_lm_namespace(o), wf_lm_name(o), inj.warning);
         else if (inj.mode != WF_LM_INJECT_DISABLED &&
                  (inj.cpu_limit_m >= 0 || inj.memory_limit >= 0) && !wf_lm_cgroup_v2_usable())
-            fprintf(stderr, "weft: note: %s %s/%s: proxy cpu/memory limits not enforced (no "
-                            "writable cgroup v2 hierarchy at /sys/fs/cgroup)\n",
+            fprintf(stderr,
+                    "weft: note: %s %s/%s: proxy cpu/memory limits not enforced (no "
+                    "writable cgroup v2 hierarchy at /sys/fs/cgroup)\n",
                     kind, wf_lm_namespace(o), wf_lm_name(o));
     }
 }
@@ -355,7 +360,8 @@ static int wf_lm_wait_ready(const wf_lm_paths_t *p, json_int_t gen, double timeo
             done = true;
             size_t i;
             json_t *pod;
-            json_array_foreach(json_object_get(st, "pods"), i, pod) {
+            json_array_foreach(json_object_get(st, "pods"), i, pod)
+            {
                 const char *phase = json_string_value(json_object_get(pod, "phase"));
                 if (!json_is_true(json_object_get(pod, "ready")) &&
                     !(phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)))
@@ -365,7 +371,8 @@ static int wf_lm_wait_ready(const wf_lm_paths_t *p, json_int_t gen, double timeo
         if (done) {
             size_t i, nready = 0, nmesh = 0;
             json_t *pod;
-            json_array_foreach(json_object_get(st, "pods"), i, pod) {
+            json_array_foreach(json_object_get(st, "pods"), i, pod)
+            {
                 nready += json_is_true(json_object_get(pod, "ready"));
                 nmesh += json_is_true(json_object_get(pod, "injected"));
             }
@@ -389,7 +396,8 @@ static int wf_lm_wait_ready(const wf_lm_paths_t *p, json_int_t gen, double timeo
     wf_cli_errorf("up: not every pod is ready after %.0fs:", timeout);
     size_t i;
     json_t *pod;
-    json_array_foreach(json_object_get(st, "pods"), i, pod) {
+    json_array_foreach(json_object_get(st, "pods"), i, pod)
+    {
         if (json_is_true(json_object_get(pod, "ready")))
             continue;
         const char *msg = json_string_value(json_object_get(pod, "message"));
@@ -413,7 +421,8 @@ static void wf_lm_warn_empty_services(const wf_lm_paths_t *p, json_t *applied)
 {
     size_t i;
     json_t *o;
-    json_array_foreach(applied, i, o) {
+    json_array_foreach(applied, i, o)
+    {
         if (strcmp(wf_lm_kind(o), "Service") != 0 ||
             json_object_size(wf_lm_path(o, "spec.selector")) == 0)
             continue;
@@ -429,7 +438,8 @@ static void wf_lm_warn_empty_services(const wf_lm_paths_t *p, json_t *applied)
             snprintf(f, sizeof(f), "%s/%s", dir, de->d_name);
             json_t *es = json_load_file(f, 0, NULL);
             json_t *labels = wf_lm_path(es, "metadata.labels");
-            const char *svc = json_string_value(json_object_get(labels, "kubernetes.io/service-name"));
+            const char *svc =
+                json_string_value(json_object_get(labels, "kubernetes.io/service-name"));
             if (svc && strcmp(svc, wf_lm_name(o)) == 0 &&
                 json_array_size(json_object_get(es, "endpoints")) > 0)
                 any = true;
@@ -567,13 +577,15 @@ int wf_cli_up_main(int argc, char **argv)
     }
     size_t i;
     json_t *o;
-    json_array_foreach(objs, i, o) {
+    json_array_foreach(objs, i, o)
+    {
         if (!wf_lm_kind_known(wf_lm_kind(o)))
             fprintf(stderr, "weft: note: %s %s is stored for the controllers, not run\n",
                     wf_lm_kind(o), wf_lm_name(o));
     }
     /* Duplicate names within one apply: the later one wins, said out loud. */
-    json_array_foreach(objs, i, o) {
+    json_array_foreach(objs, i, o)
+    {
         char k1[600], k2[600];
         wf_lm_key(o, k1, sizeof(k1));
         for (size_t j = i + 1; j < json_array_size(objs); j++) {
@@ -643,8 +655,8 @@ int wf_cli_up_main(int argc, char **argv)
     if (sup > 0) {
         kill(sup, SIGHUP);
     } else if ((rc = wf_lm_start_supervisor(&paths)) < 0) {
-        wf_cli_errorf("up: the supervisor did not start (%s); see %s/supervisor.log",
-                      strerror(-rc), paths.dir);
+        wf_cli_errorf("up: the supervisor did not start (%s); see %s/supervisor.log", strerror(-rc),
+                      paths.dir);
         json_decref(applied);
         close(lock);
         return WF_CLI_EXIT_FAILURE;
@@ -700,7 +712,8 @@ int wf_cli_down_main(int argc, char **argv)
             int entries = 0;
             struct dirent *de;
             while (d && (de = readdir(d)) != NULL)
-                entries += de->d_name[0] != '.' || (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."));
+                entries +=
+                    de->d_name[0] != '.' || (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."));
             if (d)
                 closedir(d);
             if (entries > 0) {

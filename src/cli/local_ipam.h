@@ -16,12 +16,12 @@
 #include <stdint.h>
 
 typedef struct wf_lm_ipam {
-    uint32_t base;    /* network address, host byte order */
-    uint32_t size;    /* addresses in the network */
-    uint32_t first;   /* lowest offset handed out */
-    uint32_t next;    /* where the next search starts */
-    uint32_t used_n;  /* addresses in use */
-    uint8_t *used;    /* owned: one bit per offset */
+    uint32_t base;   /* network address, host byte order */
+    uint32_t size;   /* addresses in the network */
+    uint32_t first;  /* lowest offset handed out */
+    uint32_t next;   /* where the next search starts */
+    uint32_t used_n; /* addresses in use */
+    uint8_t *used;   /* owned: one bit per offset */
 } wf_lm_ipam_t;
 
 /* A network "a.b.c.d/prefix" (prefix 16..30); offsets below `first` are

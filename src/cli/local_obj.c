@@ -7,10 +7,10 @@
 #include "net/ports.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +59,8 @@ const char *wf_lm_namespace(json_t *obj)
 
 bool wf_lm_kind_known(const char *kind)
 {
-    static const char *const known[] = {"Namespace", "ServiceAccount", "Pod",
-                                        "Deployment", "StatefulSet", "Service"};
+    static const char *const known[] = {"Namespace",  "ServiceAccount", "Pod",
+                                        "Deployment", "StatefulSet",    "Service"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(kind, known[i]) == 0)
             return true;
@@ -69,11 +69,17 @@ bool wf_lm_kind_known(const char *kind)
 
 bool wf_lm_kind_cluster_scoped(const char *kind)
 {
-    static const char *const cs[] = {"Namespace", "CustomResourceDefinition", "ClusterRole",
-                                     "ClusterRoleBinding", "PersistentVolume", "StorageClass",
+    static const char *const cs[] = {"Namespace",
+                                     "CustomResourceDefinition",
+                                     "ClusterRole",
+                                     "ClusterRoleBinding",
+                                     "PersistentVolume",
+                                     "StorageClass",
                                      "MutatingWebhookConfiguration",
-                                     "ValidatingWebhookConfiguration", "APIService",
-                                     "PriorityClass", "GatewayClass"};
+                                     "ValidatingWebhookConfiguration",
+                                     "APIService",
+                                     "PriorityClass",
+                                     "GatewayClass"};
     for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++)
         if (strcmp(kind, cs[i]) == 0)
             return true;
@@ -104,10 +110,16 @@ void wf_lm_resource(const char *kind, const char *api_version, const char *plura
      * ("v1") and the built-in groups our controllers read by plain name. */
     const char *slash = strchr(api_version, '/');
     size_t glen = slash ? (size_t)(slash - api_version) : 0;
-    static const char *const builtin[] = {"apps", "discovery.k8s.io", "batch",
-                                          "rbac.authorization.k8s.io", "networking.k8s.io",
-                                          "policy", "autoscaling", "apiextensions.k8s.io",
-                                          "admissionregistration.k8s.io", "coordination.k8s.io"};
+    static const char *const builtin[] = {"apps",
+                                          "discovery.k8s.io",
+                                          "batch",
+                                          "rbac.authorization.k8s.io",
+                                          "networking.k8s.io",
+                                          "policy",
+                                          "autoscaling",
+                                          "apiextensions.k8s.io",
+                                          "admissionregistration.k8s.io",
+                                          "coordination.k8s.io"};
     bool plain = glen == 0;
     for (size_t i = 0; !plain && i < sizeof(builtin) / sizeof(builtin[0]); i++)
         plain = strlen(builtin[i]) == glen && memcmp(builtin[i], api_version, glen) == 0;
@@ -173,11 +185,12 @@ static int wf_lm_podspec_check(json_t *spec, const char *where, char *err, size_
         return wf_lm_errf(err, errlen, "%s.containers: must be a non-empty list", where);
     size_t i, j;
     json_t *c;
-    json_array_foreach(cs, i, c) {
+    json_array_foreach(cs, i, c)
+    {
         const char *name = json_string_value(json_object_get(c, "name"));
         if (!json_is_object(c) || name == NULL || !wf_lm_dns_name(name, true))
-            return wf_lm_errf(err, errlen,
-                              "%s.containers[%zu].name: missing or not a DNS label", where, i);
+            return wf_lm_errf(err, errlen, "%s.containers[%zu].name: missing or not a DNS label",
+                              where, i);
         for (size_t k = 0; k < i; k++)
             if (strcmp(name, json_string_value(json_object_get(json_array_get(cs, k), "name"))) ==
                 0)
@@ -199,7 +212,8 @@ static int wf_lm_podspec_check(json_t *spec, const char *where, char *err, size_
                 return wf_lm_errf(err, errlen, "%s.containers[%zu].%s: must be a list", where, i,
                                   l ? "args" : "command");
             json_t *w;
-            json_array_foreach(list[l], j, w) {
+            json_array_foreach(list[l], j, w)
+            {
                 if (!json_is_string(w) && !json_is_integer(w) && !json_is_real(w) &&
                     !json_is_boolean(w))
                     return wf_lm_errf(err, errlen, "%s.containers[%zu].%s[%zu]: must be a string",
@@ -209,7 +223,8 @@ static int wf_lm_podspec_check(json_t *spec, const char *where, char *err, size_
         json_t *ports = json_object_get(c, "ports"), *p;
         if (ports != NULL && !json_is_array(ports))
             return wf_lm_errf(err, errlen, "%s.containers[%zu].ports: must be a list", where, i);
-        json_array_foreach(ports, j, p) {
+        json_array_foreach(ports, j, p)
+        {
             if (!wf_lm_port_ok(json_object_get(p, "containerPort")))
                 return wf_lm_errf(err, errlen,
                                   "%s.containers[%zu].ports[%zu].containerPort: must be 1-65535",
@@ -218,7 +233,8 @@ static int wf_lm_podspec_check(json_t *spec, const char *where, char *err, size_
         json_t *env = json_object_get(c, "env"), *e;
         if (env != NULL && !json_is_array(env))
             return wf_lm_errf(err, errlen, "%s.containers[%zu].env: must be a list", where, i);
-        json_array_foreach(env, j, e) {
+        json_array_foreach(env, j, e)
+        {
             if (json_string_value(json_object_get(e, "name")) == NULL)
                 return wf_lm_errf(err, errlen, "%s.containers[%zu].env[%zu].name: missing", where,
                                   i, j);
@@ -232,8 +248,7 @@ static int wf_lm_podspec_check(json_t *spec, const char *where, char *err, size_
     }
     const char *rp = json_string_value(json_object_get(spec, "restartPolicy"));
     if (json_object_get(spec, "restartPolicy") != NULL &&
-        (rp == NULL ||
-         (strcmp(rp, "Always") && strcmp(rp, "OnFailure") && strcmp(rp, "Never"))))
+        (rp == NULL || (strcmp(rp, "Always") && strcmp(rp, "OnFailure") && strcmp(rp, "Never"))))
         return wf_lm_errf(err, errlen, "%s.restartPolicy: must be Always, OnFailure or Never",
                           where);
     return 0;
@@ -280,12 +295,15 @@ int wf_lm_object_check(json_t *obj, char *err, size_t errlen)
         }
         if (!json_is_object(m))
             return wf_lm_errf(err, errlen, "%s: metadata.%s: must be a mapping", who, fields[f]);
-        json_object_foreach(m, k, v) {
+        json_object_foreach(m, k, v)
+        {
             if (!json_is_string(v))
                 return wf_lm_errf(err, errlen,
                                   "%s: metadata.%s.%s: must be a string (quote it: \"%s\")", who,
                                   fields[f], k,
-                                  json_is_true(v) ? "true" : json_is_false(v) ? "false" : "...");
+                                  json_is_true(v)    ? "true"
+                                  : json_is_false(v) ? "false"
+                                                     : "...");
         }
     }
     if (strcmp(kind, "Pod") == 0) {
@@ -299,8 +317,8 @@ int wf_lm_object_check(json_t *obj, char *err, size_t errlen)
         char sub[400];
         json_t *spec = json_object_get(obj, "spec");
         json_t *r = json_object_get(spec, "replicas");
-        if (r != NULL && !(json_is_integer(r) && json_integer_value(r) >= 0 &&
-                           json_integer_value(r) <= 1000))
+        if (r != NULL &&
+            !(json_is_integer(r) && json_integer_value(r) >= 0 && json_integer_value(r) <= 1000))
             return wf_lm_errf(err, errlen, "%s: spec.replicas: must be an integer 0-1000", who);
         if (wf_lm_podspec_check(wf_lm_path(obj, "spec.template.spec"), "spec.template.spec", sub,
                                 sizeof(sub)) < 0)
@@ -311,7 +329,8 @@ int wf_lm_object_check(json_t *obj, char *err, size_t errlen)
         json_t *v;
         if (!json_is_object(ml) || json_object_size(ml) == 0)
             return wf_lm_errf(err, errlen, "%s: spec.selector.matchLabels: missing", who);
-        json_object_foreach(ml, k, v) {
+        json_object_foreach(ml, k, v)
+        {
             json_t *t = json_object_get(tl, k);
             if (!json_is_string(v) || !json_is_string(t) || !json_equal(v, t))
                 return wf_lm_errf(err, errlen,
@@ -321,16 +340,16 @@ int wf_lm_object_check(json_t *obj, char *err, size_t errlen)
         }
     } else if (strcmp(kind, "Service") == 0) {
         if (!wf_lm_dns_name(name, true))
-            return wf_lm_errf(err, errlen, "%s: metadata.name: a service's name must be a DNS label",
-                              who);
+            return wf_lm_errf(err, errlen,
+                              "%s: metadata.name: a service's name must be a DNS label", who);
         json_t *ports = wf_lm_path(obj, "spec.ports"), *p;
         size_t i;
         if (ports != NULL && !json_is_array(ports))
             return wf_lm_errf(err, errlen, "%s: spec.ports: must be a list", who);
-        json_array_foreach(ports, i, p) {
+        json_array_foreach(ports, i, p)
+        {
             if (!wf_lm_port_ok(json_object_get(p, "port")))
-                return wf_lm_errf(err, errlen, "%s: spec.ports[%zu].port: must be 1-65535", who,
-                                  i);
+                return wf_lm_errf(err, errlen, "%s: spec.ports[%zu].port: must be 1-65535", who, i);
             json_t *tp = json_object_get(p, "targetPort");
             if (tp != NULL && !wf_lm_port_ok(tp) &&
                 !(json_is_string(tp) && wf_lm_dns_name(json_string_value(tp), true)))
@@ -346,7 +365,8 @@ int wf_lm_object_check(json_t *obj, char *err, size_t errlen)
         const char *k;
         if (sel != NULL && !json_is_null(sel) && !json_is_object(sel))
             return wf_lm_errf(err, errlen, "%s: spec.selector: must be a mapping", who);
-        json_object_foreach(sel, k, v) {
+        json_object_foreach(sel, k, v)
+        {
             if (!json_is_string(v))
                 return wf_lm_errf(err, errlen, "%s: spec.selector.%s: must be a string", who, k);
         }
@@ -396,7 +416,8 @@ static void wf_lm_doc(void *vctx, int index, json_t *doc, const char *err)
         json_is_array(json_object_get(doc, "items"))) {
         size_t i;
         json_t *it;
-        json_array_foreach(json_object_get(doc, "items"), i, it) {
+        json_array_foreach(json_object_get(doc, "items"), i, it)
+        {
             char item[48];
             snprintf(item, sizeof(item), ", items[%zu]", i);
             wf_lm_add(lc, index, it, item);
@@ -429,9 +450,10 @@ static int wf_lm_load_file(const char *path, json_t *out, wf_lm_report_fn report
     int bad = buf == NULL || ferror(f) || n > WF_LM_FILE_MAX;
     fclose(f);
     if (bad) {
-        snprintf(msg, sizeof(msg), "%s", buf == NULL ? "out of memory"
-                                         : n > WF_LM_FILE_MAX ? "larger than 16 MiB"
-                                                              : "read error");
+        snprintf(msg, sizeof(msg), "%s",
+                 buf == NULL          ? "out of memory"
+                 : n > WF_LM_FILE_MAX ? "larger than 16 MiB"
+                                      : "read error");
         report(ctx, path, msg);
         free(buf);
         return 1;
@@ -611,8 +633,8 @@ void wf_lm_inject_resolve(json_t *pod_ann, json_t *ns_ann, const char *ns, wf_lm
         char err[256];
         int n = wf_cidr_list_parse(nets, 64, wf_str_from(v), err, sizeof(err));
         if (n < 0) {
-            snprintf(out->warning, sizeof(out->warning), "annotation config.linkerd.io/skip-subnets: %s",
-                     err);
+            snprintf(out->warning, sizeof(out->warning),
+                     "annotation config.linkerd.io/skip-subnets: %s", err);
             return;
         }
         size_t off = 0;
@@ -636,8 +658,7 @@ void wf_lm_inject_resolve(json_t *pod_ann, json_t *ns_ann, const char *ns, wf_lm
         {"config.linkerd.io/proxy-cpu-limit", true, offsetof(wf_lm_inject_t, cpu_limit_m)},
         {"config.linkerd.io/proxy-cpu-request", true, offsetof(wf_lm_inject_t, cpu_request_m)},
         {"config.linkerd.io/proxy-memory-limit", false, offsetof(wf_lm_inject_t, memory_limit)},
-        {"config.linkerd.io/proxy-memory-request", false,
-         offsetof(wf_lm_inject_t, memory_request)},
+        {"config.linkerd.io/proxy-memory-request", false, offsetof(wf_lm_inject_t, memory_request)},
         {"config.linkerd.io/proxy-ephemeral-storage-limit", false,
          offsetof(wf_lm_inject_t, ephemeral_limit)},
         {"config.linkerd.io/proxy-ephemeral-storage-request", false,

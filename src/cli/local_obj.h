@@ -77,8 +77,8 @@ typedef struct wf_lm_inject {
     char skip_inbound[WF_LM_LIST_MAX];
     char skip_outbound[WF_LM_LIST_MAX];
     char skip_subnets[WF_LM_LIST_MAX];
-    int64_t cpu_limit_m, cpu_request_m;    /* millicores; -1: not given */
-    int64_t memory_limit, memory_request;  /* bytes; -1: not given */
+    int64_t cpu_limit_m, cpu_request_m;   /* millicores; -1: not given */
+    int64_t memory_limit, memory_request; /* bytes; -1: not given */
     int64_t ephemeral_limit, ephemeral_request;
     char warning[512]; /* non-empty: why the pod runs uninjected */
 } wf_lm_inject_t;

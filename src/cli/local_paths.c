@@ -77,4 +77,3 @@ pid_t wf_lm_supervisor_pid(const wf_lm_paths_t *p)
     free(cmd);
     return ours ? pid : 0;
 }
-

@@ -213,7 +213,8 @@ static int wf_lm_port_of(json_t *c, json_t *port)
     const char *want = json_string_value(port);
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(c, "ports"), i, p) {
+    json_array_foreach(json_object_get(c, "ports"), i, p)
+    {
         const char *n = json_string_value(json_object_get(p, "name"));
         if (want && n && strcmp(n, want) == 0)
             return (int)json_integer_value(json_object_get(p, "containerPort"));
@@ -221,8 +222,7 @@ static int wf_lm_port_of(json_t *c, json_t *port)
     return 0;
 }
 
-static void wf_lm_proc_from_container(wf_lm_sup_t *s, wf_lm_pod_t *pod, json_t *c,
-                                      wf_lm_proc_t *p)
+static void wf_lm_proc_from_container(wf_lm_sup_t *s, wf_lm_pod_t *pod, json_t *c, wf_lm_proc_t *p)
 {
     memset(p, 0, sizeof(*p));
     p->name = strdup(json_string_value(json_object_get(c, "name")));
@@ -235,7 +235,8 @@ static void wf_lm_proc_from_container(wf_lm_sup_t *s, wf_lm_pod_t *pod, json_t *
     wf_lm_strv_push(&env, strdup(wf_lm_default_path));
     wf_lm_env_set(&env, "HOSTNAME", pod->name);
     json_t *e;
-    json_array_foreach(json_object_get(c, "env"), i, e) {
+    json_array_foreach(json_object_get(c, "env"), i, e)
+    {
         const char *k = json_string_value(json_object_get(e, "name"));
         json_t *v = json_object_get(e, "value");
         const char *fp = json_string_value(wf_lm_path(e, "valueFrom.fieldRef.fieldPath"));
@@ -246,13 +247,15 @@ static void wf_lm_proc_from_container(wf_lm_sup_t *s, wf_lm_pod_t *pod, json_t *
         } else if (fp != NULL) {
             const char *val = wf_lm_field_ref(pod, fp);
             if (val == NULL)
-                fprintf(stderr, "weft: warning: pod %s/%s container %s: env %s: fieldRef %s is "
-                                "not supported in local mode; left empty\n",
+                fprintf(stderr,
+                        "weft: warning: pod %s/%s container %s: env %s: fieldRef %s is "
+                        "not supported in local mode; left empty\n",
                         pod->ns, pod->name, p->name, k, fp);
             wf_lm_env_set(&env, k, val ? val : "");
         } else if (json_object_get(e, "valueFrom") != NULL) {
-            fprintf(stderr, "weft: warning: pod %s/%s container %s: env %s: only value and "
-                            "valueFrom.fieldRef are supported in local mode; left empty\n",
+            fprintf(stderr,
+                    "weft: warning: pod %s/%s container %s: env %s: only value and "
+                    "valueFrom.fieldRef are supported in local mode; left empty\n",
                     pod->ns, pod->name, p->name, k);
             wf_lm_env_set(&env, k, "");
         } else {
@@ -289,8 +292,9 @@ static void wf_lm_proc_from_container(wf_lm_sup_t *s, wf_lm_pod_t *pod, json_t *
             json_object_get(json_array_get(json_object_get(c, "ports"), 0), "containerPort"));
     }
     if (p->probe != WF_LM_PROBE_NONE && p->probe_port <= 0) {
-        fprintf(stderr, "weft: warning: pod %s/%s container %s: readiness port not found; "
-                        "ready while running\n",
+        fprintf(stderr,
+                "weft: warning: pod %s/%s container %s: readiness port not found; "
+                "ready while running\n",
                 pod->ns, pod->name, p->name);
         p->probe = WF_LM_PROBE_NONE;
     }
@@ -349,16 +353,17 @@ static void wf_lm_pod_cgroup(wf_lm_sup_t *s, wf_lm_pod_t *pod, wf_lm_proc_t *p)
     if (in->cpu_limit_m < 0 && in->memory_limit < 0)
         return;
     if (!s->cgroups) {
-        fprintf(stderr, "weft: pod %s/%s: proxy cpu/memory limits not enforced (no writable "
-                        "cgroup v2 hierarchy at /sys/fs/cgroup)\n",
+        fprintf(stderr,
+                "weft: pod %s/%s: proxy cpu/memory limits not enforced (no writable "
+                "cgroup v2 hierarchy at /sys/fs/cgroup)\n",
                 pod->ns, pod->name);
         return;
     }
     char dir[PATH_MAX * 2], f[PATH_MAX * 2 + 32], v[64];
     snprintf(dir, sizeof(dir), "%s/%s.%s", s->cgroup_root, pod->ns, pod->name);
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        fprintf(stderr, "weft: pod %s/%s: proxy limits not enforced: %s: %s\n", pod->ns,
-                pod->name, dir, strerror(errno));
+        fprintf(stderr, "weft: pod %s/%s: proxy limits not enforced: %s: %s\n", pod->ns, pod->name,
+                dir, strerror(errno));
         return;
     }
     bool ok = true;
@@ -389,9 +394,12 @@ static int wf_lm_pod_proxy_setup(wf_lm_sup_t *s, wf_lm_pod_t *pod)
     }
     /* weft-init: the pod's redirect rules (4190/4191 are always skipped). */
     snprintf(init, sizeof(init), "%s/weft-init", s->bindir);
-    const char *argv[24] = {"ip", "netns", "exec", pod->netns, init,
-                            "--incoming-proxy-port", "4143", "--outgoing-proxy-port", "4140",
-                            "--proxy-uid", "2102"};
+    const char *argv[24] = {"ip",   "netns",
+                            "exec", pod->netns,
+                            init,   "--incoming-proxy-port",
+                            "4143", "--outgoing-proxy-port",
+                            "4140", "--proxy-uid",
+                            "2102"};
     int n = 11;
     if (pod->inj.skip_inbound[0]) {
         argv[n++] = "--inbound-ports-to-ignore";
@@ -427,7 +435,8 @@ static int wf_lm_pod_proxy_setup(wf_lm_sup_t *s, wf_lm_pod_t *pod)
     wf_lm_strv_push(&env, strdup(wf_lm_default_path));
     wf_lm_env_set(&env, "WEFT_PROXY_LOG", "info");
     wf_lm_env_set(&env, "WEFT_PROXY_SHUTDOWN_GRACE_PERIOD", "5s");
-    wf_lm_env_set(&env, "WEFT_PROXY_IDENTITY_TRUST_ANCHORS", s->trust_anchors ? s->trust_anchors : "");
+    wf_lm_env_set(&env, "WEFT_PROXY_IDENTITY_TRUST_ANCHORS",
+                  s->trust_anchors ? s->trust_anchors : "");
     wf_lm_env_set(&env, "WEFT_PROXY_IDENTITY_TOKEN_FILE", tokpath);
     wf_lm_env_set(&env, "WEFT_PROXY_IDENTITY_SVC_ADDR", WF_LM_CP_IP ":8080");
     wf_lm_env_set(&env, "WEFT_PROXY_IDENTITY_SVC_NAME", WF_LM_IDENTITY_SVC_NAME);

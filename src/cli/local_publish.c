@@ -26,7 +26,8 @@ json_t *wf_lm_ns_annotations(wf_lm_sup_t *s, const char *ns)
 {
     size_t i;
     json_t *obj;
-    json_array_foreach(s->applied, i, obj) {
+    json_array_foreach(s->applied, i, obj)
+    {
         if (strcmp(wf_lm_kind(obj), "Namespace") == 0 && strcmp(wf_lm_name(obj), ns) == 0)
             return wf_lm_path(obj, "metadata.annotations");
     }
@@ -61,7 +62,8 @@ static void wf_lm_svcs_sync(wf_lm_sup_t *s)
     for (i = 0; i < s->nsvcs;) {
         bool found = false;
         size_t j;
-        json_array_foreach(s->applied, j, obj) {
+        json_array_foreach(s->applied, j, obj)
+        {
             wf_lm_key(obj, key, sizeof(key));
             if (strcmp(key, s->svcs[i].key) == 0)
                 found = true;
@@ -75,7 +77,8 @@ static void wf_lm_svcs_sync(wf_lm_sup_t *s)
         free(s->svcs[i].key);
         s->svcs[i] = s->svcs[--s->nsvcs];
     }
-    json_array_foreach(s->applied, i, obj) {
+    json_array_foreach(s->applied, i, obj)
+    {
         if (strcmp(wf_lm_kind(obj), "Service") != 0)
             continue;
         wf_lm_key(obj, key, sizeof(key));
@@ -96,8 +99,9 @@ static void wf_lm_svcs_sync(wf_lm_sup_t *s)
             continue;
         }
         if (want && *want)
-            fprintf(stderr, "weft: warning: Service %s: spec.clusterIP %s is not a free address "
-                            "in " WF_LM_SVC_CIDR "; allocating one\n",
+            fprintf(stderr,
+                    "weft: warning: Service %s: spec.clusterIP %s is not a free address "
+                    "in " WF_LM_SVC_CIDR "; allocating one\n",
                     key, want);
         if (wf_lm_ipam_alloc(&s->svc_ips, v->vip) < 0)
             fprintf(stderr, "weft: Service %s: no free address in " WF_LM_SVC_CIDR "\n", key);
@@ -112,7 +116,8 @@ static bool wf_lm_selects(json_t *sel, wf_lm_pod_t *pod)
     json_t *labels = wf_lm_path(pod->tmpl, "metadata.labels");
     const char *k;
     json_t *v;
-    json_object_foreach(sel, k, v) {
+    json_object_foreach(sel, k, v)
+    {
         if (!json_equal(v, json_object_get(labels, k)))
             return false;
     }
@@ -131,8 +136,10 @@ static int wf_lm_target_port(json_t *sp, wf_lm_pod_t *pod)
     const char *want = json_string_value(tp);
     size_t i, j;
     json_t *c, *p;
-    json_array_foreach(wf_lm_path(pod->tmpl, "spec.containers"), i, c) {
-        json_array_foreach(json_object_get(c, "ports"), j, p) {
+    json_array_foreach(wf_lm_path(pod->tmpl, "spec.containers"), i, c)
+    {
+        json_array_foreach(json_object_get(c, "ports"), j, p)
+        {
             const char *n = json_string_value(json_object_get(p, "name"));
             if (n && want && strcmp(n, want) == 0)
                 return (int)json_integer_value(json_object_get(p, "containerPort"));
@@ -163,7 +170,8 @@ static char *wf_lm_rules(wf_lm_sup_t *s)
     body[0] = '\0';
     size_t i;
     json_t *obj;
-    json_array_foreach(s->applied, i, obj) {
+    json_array_foreach(s->applied, i, obj)
+    {
         if (strcmp(wf_lm_kind(obj), "Service") != 0)
             continue;
         char key[600];
@@ -173,7 +181,8 @@ static char *wf_lm_rules(wf_lm_sup_t *s)
             continue;
         json_t *sel = wf_lm_path(obj, "spec.selector"), *sp;
         size_t j;
-        json_array_foreach(wf_lm_path(obj, "spec.ports"), j, sp) {
+        json_array_foreach(wf_lm_path(obj, "spec.ports"), j, sp)
+        {
             int port = (int)json_integer_value(json_object_get(sp, "port"));
             int svc_chain = ++chain;
             size_t nready = 0;
@@ -186,8 +195,9 @@ static char *wf_lm_rules(wf_lm_sup_t *s)
             fprintf(f, ":WEFT-SVC-%d - [0:0]\n", svc_chain);
             if (nready == 0) {
                 /* No endpoint: refuse at once, as kube-proxy does. */
-                fprintf(flt, "-A FORWARD -d %s/32 -p tcp --dport %d -j REJECT --reject-with "
-                             "tcp-reset\n",
+                fprintf(flt,
+                        "-A FORWARD -d %s/32 -p tcp --dport %d -j REJECT --reject-with "
+                        "tcp-reset\n",
                         v->vip, port);
                 continue;
             }
@@ -223,14 +233,16 @@ static char *wf_lm_rules(wf_lm_sup_t *s)
             }
         }
     }
-    fprintf(f, "-A PREROUTING -j WEFT-SERVICES\n-A OUTPUT -j WEFT-SERVICES\n"
-               "-A POSTROUTING -j WEFT-POSTROUTING\n"
-               "-A WEFT-POSTROUTING -m mark --mark 0x4000/0x4000 -j SNAT --to-source "
-               WF_LM_NODE_IP "\n%sCOMMIT\n",
+    fprintf(f,
+            "-A PREROUTING -j WEFT-SERVICES\n-A OUTPUT -j WEFT-SERVICES\n"
+            "-A POSTROUTING -j WEFT-POSTROUTING\n"
+            "-A WEFT-POSTROUTING -m mark --mark 0x4000/0x4000 -j SNAT --to-source " WF_LM_NODE_IP
+            "\n%sCOMMIT\n",
             body);
     fclose(flt);
-    fprintf(f, "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n%s"
-               "COMMIT\n",
+    fprintf(f,
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n%s"
+            "COMMIT\n",
             fbuf ? fbuf : "");
     free(fbuf);
     fclose(f);
@@ -246,16 +258,18 @@ static char *wf_lm_hosts(wf_lm_sup_t *s, const char *ns)
     FILE *f = open_memstream(&buf, &len);
     if (f == NULL)
         return NULL;
-    fprintf(f, "# written by weft (local mode) for namespace %s\n"
-               "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-               WF_LM_CP_IP "\tweft-identity." WF_LM_CP_NS ".svc.cluster.local "
-               "weft-identity." WF_LM_CP_NS ".svc weft-identity." WF_LM_CP_NS
-               " weft-destination." WF_LM_CP_NS ".svc.cluster.local weft-destination." WF_LM_CP_NS
-               ".svc weft-destination." WF_LM_CP_NS "\n",
+    fprintf(f,
+            "# written by weft (local mode) for namespace %s\n"
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" WF_LM_CP_IP
+            "\tweft-identity." WF_LM_CP_NS ".svc.cluster.local "
+            "weft-identity." WF_LM_CP_NS ".svc weft-identity." WF_LM_CP_NS
+            " weft-destination." WF_LM_CP_NS ".svc.cluster.local weft-destination." WF_LM_CP_NS
+            ".svc weft-destination." WF_LM_CP_NS "\n",
             ns);
     size_t i;
     json_t *obj;
-    json_array_foreach(s->applied, i, obj) {
+    json_array_foreach(s->applied, i, obj)
+    {
         if (strcmp(wf_lm_kind(obj), "Service") != 0)
             continue;
         char key[600];
@@ -264,8 +278,8 @@ static char *wf_lm_hosts(wf_lm_sup_t *s, const char *ns)
         const char *sns = wf_lm_namespace(obj), *name = wf_lm_name(obj);
         bool same = strcmp(sns, ns) == 0;
         if (v && v->vip[0]) {
-            fprintf(f, "%s\t%s.%s.svc.cluster.local %s.%s.svc %s.%s%s%s\n", v->vip, name, sns,
-                    name, sns, name, sns, same ? " " : "", same ? name : "");
+            fprintf(f, "%s\t%s.%s.svc.cluster.local %s.%s.svc %s.%s%s%s\n", v->vip, name, sns, name,
+                    sns, name, sns, same ? " " : "", same ? name : "");
             continue;
         }
         /* Headless: the ready pods' own addresses. */
@@ -382,12 +396,11 @@ static json_t *wf_lm_pod_object(wf_lm_sup_t *s, wf_lm_pod_t *pod)
                                 json_string(pod->owner_name));
         }
         json_t *cs = json_object_get(spec, "containers");
-        json_array_append_new(
-            cs, json_pack("{s:s, s:s, s:[{s:s, s:i}, {s:s, s:i}], s:{s:i}}", "name",
-                          WF_LM_PROXY_CONTAINER, "image", "weft-proxy", "ports", "name",
-                          "linkerd-proxy", "containerPort", 4143, "name", "linkerd-admin",
-                          "containerPort", 4191, "securityContext", "runAsUser",
-                          WF_LM_PROXY_UID));
+        json_array_append_new(cs, json_pack("{s:s, s:s, s:[{s:s, s:i}, {s:s, s:i}], s:{s:i}}",
+                                            "name", WF_LM_PROXY_CONTAINER, "image", "weft-proxy",
+                                            "ports", "name", "linkerd-proxy", "containerPort", 4143,
+                                            "name", "linkerd-admin", "containerPort", 4191,
+                                            "securityContext", "runAsUser", WF_LM_PROXY_UID));
     } else if (pod->inj.warning[0]) {
         json_object_set_new(ann, "weft.io/inject-warning", json_string(pod->inj.warning));
     }
@@ -409,11 +422,11 @@ static json_t *wf_lm_pod_object(wf_lm_sup_t *s, wf_lm_pod_t *pod)
         json_object_set_new(st, "hostIP", json_string(WF_LM_NODE_IP));
     }
     json_object_set_new(st, "startTime", json_string(ts));
-    json_object_set_new(
-        st, "conditions",
-        json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "type", "PodScheduled", "status", "True",
-                  "type", "ContainersReady", "status", ready ? "True" : "False", "type", "Ready",
-                  "status", ready ? "True" : "False"));
+    json_object_set_new(st, "conditions",
+                        json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "type", "PodScheduled",
+                                  "status", "True", "type", "ContainersReady", "status",
+                                  ready ? "True" : "False", "type", "Ready", "status",
+                                  ready ? "True" : "False"));
     if (pod->message[0])
         json_object_set_new(st, "message", json_string(pod->message));
     json_t *css = json_array();
@@ -431,10 +444,10 @@ static json_t *wf_lm_pod_object(wf_lm_sup_t *s, wf_lm_pod_t *pod)
         else
             state = json_pack("{s:{s:s}}", "waiting", "reason",
                               p->ever_started ? "CrashLoopBackOff" : "ContainerCreating");
-        json_array_append_new(css, json_pack("{s:s, s:b, s:i, s:b, s:o}", "name",
-                                             p->name ? p->name : "", "ready", p->ready,
-                                             "restartCount", p->restarts, "started", p->pid > 0,
-                                             "state", state));
+        json_array_append_new(css,
+                              json_pack("{s:s, s:b, s:i, s:b, s:o}", "name", p->name ? p->name : "",
+                                        "ready", p->ready, "restartCount", p->restarts, "started",
+                                        p->pid > 0, "state", state));
     }
     json_object_set_new(st, "containerStatuses", css);
     json_object_set_new(o, "status", st);
@@ -451,11 +464,10 @@ static json_t *wf_lm_slice(wf_lm_sup_t *s, json_t *svc, const char *svc_uid)
     sfx[5] = '\0';
     char sname[300];
     snprintf(sname, sizeof(sname), "%s-%s", name, sfx);
-    json_t *o = json_pack("{s:s, s:s, s:{s:s, s:{s:s, s:s}}, s:s}", "apiVersion",
-                          "discovery.k8s.io/v1", "kind", "EndpointSlice", "metadata", "name",
-                          sname, "labels", "kubernetes.io/service-name", name,
-                          "endpointslice.kubernetes.io/managed-by", "weft.io/local",
-                          "addressType", "IPv4");
+    json_t *o = json_pack(
+        "{s:s, s:s, s:{s:s, s:{s:s, s:s}}, s:s}", "apiVersion", "discovery.k8s.io/v1", "kind",
+        "EndpointSlice", "metadata", "name", sname, "labels", "kubernetes.io/service-name", name,
+        "endpointslice.kubernetes.io/managed-by", "weft.io/local", "addressType", "IPv4");
     wf_lm_meta_base(o, ns);
     wf_lm_owner_ref(o, "v1", "Service", name, svc_uid);
     json_t *eps = json_array(), *ports = json_array();
@@ -479,7 +491,8 @@ static json_t *wf_lm_slice(wf_lm_sup_t *s, json_t *svc, const char *svc_uid)
     }
     size_t j;
     json_t *sp;
-    json_array_foreach(wf_lm_path(svc, "spec.ports"), j, sp) {
+    json_array_foreach(wf_lm_path(svc, "spec.ports"), j, sp)
+    {
         int tport = first ? wf_lm_target_port(sp, first) : 0;
         if (tport <= 0) {
             json_t *tp = json_object_get(sp, "targetPort");
@@ -507,7 +520,8 @@ static json_t *wf_lm_desired_store(wf_lm_sup_t *s)
     json_object_set_new(nss, "default", json_true());
     size_t i;
     json_t *obj;
-    json_array_foreach(s->applied, i, obj) {
+    json_array_foreach(s->applied, i, obj)
+    {
         const char *kind = wf_lm_kind(obj);
         if (!wf_lm_kind_cluster_scoped(kind))
             json_object_set_new(nss, wf_lm_namespace(obj), json_true());
@@ -542,9 +556,9 @@ static json_t *wf_lm_desired_store(wf_lm_sup_t *s)
                     r += wf_lm_pod_ready(p);
                 }
             }
-            json_object_set_new(o, "status", json_pack("{s:i, s:i, s:i, s:i}", "replicas", n,
-                                                       "readyReplicas", r, "availableReplicas", r,
-                                                       "updatedReplicas", n));
+            json_object_set_new(o, "status",
+                                json_pack("{s:i, s:i, s:i, s:i}", "replicas", n, "readyReplicas", r,
+                                          "availableReplicas", r, "updatedReplicas", n));
         }
         wf_lm_want(s, want, o);
     }
@@ -553,7 +567,8 @@ static json_t *wf_lm_desired_store(wf_lm_sup_t *s)
     /* Namespaces and their default ServiceAccounts, declared or implied. */
     const char *ns;
     json_t *dummy;
-    json_object_foreach(nss, ns, dummy) {
+    json_object_foreach(nss, ns, dummy)
+    {
         char rel[400];
         snprintf(rel, sizeof(rel), "namespaces/%s.json", ns);
         if (json_object_get(want, rel) == NULL) {
@@ -600,7 +615,8 @@ static json_t *wf_lm_desired_store(wf_lm_sup_t *s)
         json_object_set_new(want, prel, o);
     }
     /* One EndpointSlice per Service with a selector. */
-    json_array_foreach(s->applied, i, obj) {
+    json_array_foreach(s->applied, i, obj)
+    {
         if (strcmp(wf_lm_kind(obj), "Service") != 0 ||
             json_object_size(wf_lm_path(obj, "spec.selector")) == 0)
             continue;
@@ -618,7 +634,8 @@ static void wf_lm_store_sync(wf_lm_sup_t *s)
     wf_lm_path_join(s->paths, "store", store, sizeof(store));
     const char *rel;
     json_t *o;
-    json_object_foreach(want, rel, o) {
+    json_object_foreach(want, rel, o)
+    {
         json_object_del(json_object_get(o, "metadata"), "resourceVersion");
         char *body = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
         if (body == NULL)
@@ -652,7 +669,8 @@ static void wf_lm_store_sync(wf_lm_sup_t *s)
     }
     /* Objects gone since the last publish. */
     void *tmp;
-    json_object_foreach_safe(s->published, tmp, rel, o) {
+    json_object_foreach_safe(s->published, tmp, rel, o)
+    {
         if (json_object_get(want, rel) != NULL)
             continue;
         snprintf(path, sizeof(path), "%s/%s", store, rel);
@@ -683,11 +701,10 @@ static void wf_lm_status(wf_lm_sup_t *s)
                             "message", p->message, "ip", p->ip, "restarts", restarts, "injected",
                             p->inj.mode != WF_LM_INJECT_DISABLED));
     }
-    json_t *st = json_pack("{s:I, s:I, s:o, s:i, s:b, s:b, s:b, s:b}", "generation",
-                           s->generation, "observed", s->generation, "pods", pods, "terminating",
-                           terminating, "controlPlaneReady", s->cp_ready, "destination",
-                           s->have_destination, "rolloutPending", s->rollout_pending, "stopping",
-                           s->stopping);
+    json_t *st = json_pack("{s:I, s:I, s:o, s:i, s:b, s:b, s:b, s:b}", "generation", s->generation,
+                           "observed", s->generation, "pods", pods, "terminating", terminating,
+                           "controlPlaneReady", s->cp_ready, "destination", s->have_destination,
+                           "rolloutPending", s->rollout_pending, "stopping", s->stopping);
     char *body = json_dumps(st, JSON_INDENT(1));
     json_decref(st);
     if (body && (s->status_written == NULL || strcmp(body, s->status_written) != 0)) {
@@ -725,13 +742,14 @@ void wf_lm_publish(wf_lm_sup_t *s)
             json_object_set_new(nss, s->pods[k]->ns, json_true());
     const char *ns;
     json_t *v;
-    json_object_foreach(nss, ns, v) {
+    json_object_foreach(nss, ns, v)
+    {
         char *h = wf_lm_hosts(s, ns);
         json_t *prev = json_object_get(s->hosts_written, ns);
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/hosts/%s", s->paths->dir, ns);
-        if (h && (prev == NULL || strcmp(json_string_value(prev), h) != 0 ||
-                  access(path, F_OK) != 0)) {
+        if (h &&
+            (prev == NULL || strcmp(json_string_value(prev), h) != 0 || access(path, F_OK) != 0)) {
             snprintf(path, sizeof(path), "%s/hosts", s->paths->dir);
             wf_lm_mkdirs(path, 0755);
             snprintf(path, sizeof(path), "%s/hosts/%s", s->paths->dir, ns);

@@ -7,8 +7,8 @@
  * loop reconciles the pods, steps each pod's state machine and publishes
  * what changed (local_publish.c).
  */
-#include "local_net.h"
 #include "local_sup.h"
+#include "local_net.h"
 #include "local_sys.h"
 
 #include <errno.h>
@@ -49,8 +49,7 @@ static wf_lm_pod_t *wf_lm_sup_find(wf_lm_sup_t *s, const char *ns, const char *n
 {
     for (size_t i = 0; i < s->npods; i++) {
         wf_lm_pod_t *p = s->pods[i];
-        if (strcmp(p->ns, ns) == 0 && strcmp(p->name, name) == 0 &&
-            (!live || wf_lm_pod_live(p)))
+        if (strcmp(p->ns, ns) == 0 && strcmp(p->name, name) == 0 && (!live || wf_lm_pod_live(p)))
             return p;
     }
     return NULL;
@@ -102,8 +101,8 @@ static void wf_lm_reconcile_deploy(wf_lm_sup_t *s, json_t *obj, const char *key)
         snprintf(pname, sizeof(pname), "%s-%s-%s", name, hash, sfx);
         if (wf_lm_sup_find(s, ns, pname, false))
             continue;
-        json_t *t = wf_lm_tmpl(json_object_get(tmpl_src, "metadata"),
-                               json_object_get(tmpl_src, "spec"));
+        json_t *t =
+            wf_lm_tmpl(json_object_get(tmpl_src, "metadata"), json_object_get(tmpl_src, "spec"));
         json_object_set_new(wf_lm_path(t, "metadata.labels"), "pod-template-hash",
                             json_string(hash));
         wf_lm_pod_t *pod = wf_lm_pod_new(s, ns, pname, t, key);
@@ -159,8 +158,8 @@ static void wf_lm_reconcile_sts(wf_lm_sup_t *s, json_t *obj, const char *key)
         snprintf(pname, sizeof(pname), "%s-%zu", name, i);
         if (wf_lm_sup_find(s, ns, pname, false))
             continue; /* live, or still going away: wait for it */
-        json_t *t = wf_lm_tmpl(json_object_get(tmpl_src, "metadata"),
-                               json_object_get(tmpl_src, "spec"));
+        json_t *t =
+            wf_lm_tmpl(json_object_get(tmpl_src, "metadata"), json_object_get(tmpl_src, "spec"));
         json_object_set_new(wf_lm_path(t, "metadata.labels"), "statefulset.kubernetes.io/pod-name",
                             json_string(pname));
         wf_lm_pod_t *pod = wf_lm_pod_new(s, ns, pname, t, key);
@@ -186,7 +185,8 @@ static void wf_lm_reconcile(wf_lm_sup_t *s)
     json_t *obj;
     char key[600];
     s->rollout_pending = false;
-    json_array_foreach(s->applied, i, obj) {
+    json_array_foreach(s->applied, i, obj)
+    {
         const char *kind = wf_lm_kind(obj);
         wf_lm_key(obj, key, sizeof(key));
         if (strcmp(kind, "Deployment") == 0) {
@@ -196,10 +196,10 @@ static void wf_lm_reconcile(wf_lm_sup_t *s)
         } else if (strcmp(kind, "Pod") == 0) {
             wf_lm_pod_t *p = wf_lm_sup_find(s, wf_lm_namespace(obj), wf_lm_name(obj), false);
             if (p == NULL) {
-                json_t *t = wf_lm_tmpl(json_object_get(obj, "metadata"),
-                                       json_object_get(obj, "spec"));
-                wf_lm_sup_add_pod(s, wf_lm_pod_new(s, wf_lm_namespace(obj), wf_lm_name(obj), t,
-                                                   key));
+                json_t *t =
+                    wf_lm_tmpl(json_object_get(obj, "metadata"), json_object_get(obj, "spec"));
+                wf_lm_sup_add_pod(s,
+                                  wf_lm_pod_new(s, wf_lm_namespace(obj), wf_lm_name(obj), t, key));
                 json_decref(t);
             }
         }
@@ -211,7 +211,8 @@ static void wf_lm_reconcile(wf_lm_sup_t *s)
             continue;
         bool found = false;
         size_t j;
-        json_array_foreach(s->applied, j, obj) {
+        json_array_foreach(s->applied, j, obj)
+        {
             wf_lm_key(obj, key, sizeof(key));
             if (strcmp(key, p->owner_key) == 0) {
                 found = true;
@@ -386,8 +387,9 @@ int wf_lm_supervise(const wf_lm_paths_t *paths)
     }
     s->have_destination = wf_lm_has_destination(s->bindir);
     if (!s->have_destination)
-        fprintf(stderr, "weft: warning: %s/weft-controller has no destination subcommand; "
-                        "running without the destination service\n",
+        fprintf(stderr,
+                "weft: warning: %s/weft-controller has no destination subcommand; "
+                "running without the destination service\n",
                 s->bindir);
     s->cp = wf_lm_cp_new(s);
     wf_lm_load_applied(s);

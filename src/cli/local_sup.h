@@ -22,69 +22,69 @@ typedef enum wf_lm_probe_kind {
 
 /* One process of a pod: an app container or the proxy. */
 typedef struct wf_lm_proc {
-    char *name;          /* owned: container name */
-    char **argv;         /* owned, NULL-terminated */
-    char **env;          /* owned, NULL-terminated "K=V" */
-    char *workdir;       /* owned or NULL */
-    long uid, gid;       /* -1: root */
-    char *log;           /* owned: log file path */
-    char *cgroup;        /* owned or NULL: cgroup v2 dir */
+    char *name;    /* owned: container name */
+    char **argv;   /* owned, NULL-terminated */
+    char **env;    /* owned, NULL-terminated "K=V" */
+    char *workdir; /* owned or NULL */
+    long uid, gid; /* -1: root */
+    char *log;     /* owned: log file path */
+    char *cgroup;  /* owned or NULL: cgroup v2 dir */
     wf_lm_probe_kind_t probe;
     int probe_port;
-    char *probe_path;    /* owned, for HTTP probes */
+    char *probe_path;     /* owned, for HTTP probes */
     const char *probe_ip; /* borrowed: the pod's ip or "127.0.0.1" */
-    bool hosts;          /* app containers get the namespace's /etc/hosts */
-    pid_t pid;           /* 0: not running */
+    bool hosts;           /* app containers get the namespace's /etc/hosts */
+    pid_t pid;            /* 0: not running */
     int restarts;
-    double start_at;     /* start (again) at this time; 0: not scheduled */
-    double backoff;      /* next restart delay, seconds */
+    double start_at; /* start (again) at this time; 0: not scheduled */
+    double backoff;  /* next restart delay, seconds */
     double next_probe;
-    double started;      /* when the current run started (monotonic) */
+    double started; /* when the current run started (monotonic) */
     time_t started_wall;
     bool ready;
-    bool done;           /* exited and will not be restarted */
+    bool done; /* exited and will not be restarted */
     bool ever_started;
-    int last_exit;       /* exit status, or 128+signal */
+    int last_exit; /* exit status, or 128+signal */
 } wf_lm_proc_t;
 
 typedef enum wf_lm_pod_state {
-    WF_LM_POD_NEW = 0,     /* nothing made yet */
-    WF_LM_POD_PROXY,       /* network up, waiting for the control plane/proxy */
-    WF_LM_POD_RUNNING,     /* app containers started */
-    WF_LM_POD_DRAIN,       /* out of the endpoints; processes still run */
-    WF_LM_POD_STOPPING,    /* SIGTERM sent; SIGKILL at `deadline` */
-    WF_LM_POD_GONE,        /* everything removed; freed at the end of the tick */
+    WF_LM_POD_NEW = 0,  /* nothing made yet */
+    WF_LM_POD_PROXY,    /* network up, waiting for the control plane/proxy */
+    WF_LM_POD_RUNNING,  /* app containers started */
+    WF_LM_POD_DRAIN,    /* out of the endpoints; processes still run */
+    WF_LM_POD_STOPPING, /* SIGTERM sent; SIGKILL at `deadline` */
+    WF_LM_POD_GONE,     /* everything removed; freed at the end of the tick */
 } wf_lm_pod_state_t;
 
 typedef struct wf_lm_pod {
-    char *ns, *name;        /* owned */
-    char *owner_key;        /* owned: applied object that wants it ("deployments/ns/web") */
-    char *owner_kind;       /* owned: "ReplicaSet", "StatefulSet" or NULL */
-    char *owner_name;       /* owned */
-    char hash[16];          /* pod-template-hash (Deployments) */
-    json_t *tmpl;           /* owned: {metadata, spec} of the pod */
+    char *ns, *name;  /* owned */
+    char *owner_key;  /* owned: applied object that wants it ("deployments/ns/web") */
+    char *owner_kind; /* owned: "ReplicaSet", "StatefulSet" or NULL */
+    char *owner_name; /* owned */
+    char hash[16];    /* pod-template-hash (Deployments) */
+    json_t *tmpl;     /* owned: {metadata, spec} of the pod */
     char uid[37];
     time_t created;
     char ip[16];
     char netns[128];
-    char dir[PATH_MAX];     /* pods/<ns>/<name> */
-    char hosts[PATH_MAX];   /* hosts/<ns> */
-    int veth;               /* index of wv<N> in the node */
+    char dir[PATH_MAX];   /* pods/<ns>/<name> */
+    char hosts[PATH_MAX]; /* hosts/<ns> */
+    int veth;             /* index of wv<N> in the node */
     wf_lm_inject_t inj;
-    char restart_policy;    /* 'A'lways, 'O'nFailure, 'N'ever */
-    wf_lm_proc_t proxy;     /* used when inj.mode != DISABLED */
-    wf_lm_proc_t *procs;    /* owned array of app containers */
+    char restart_policy; /* 'A'lways, 'O'nFailure, 'N'ever */
+    wf_lm_proc_t proxy;  /* used when inj.mode != DISABLED */
+    wf_lm_proc_t *procs; /* owned array of app containers */
     size_t nprocs;
     wf_lm_pod_state_t state;
-    double deadline;        /* DRAIN: when to SIGTERM; STOPPING: when to SIGKILL */
-    char message[256];      /* why the pod is not running ("" if fine) */
-    char token_hash[65];    /* tokens/<hash> written for this pod */
-    bool internal;          /* the control plane: not published */
+    double deadline;     /* DRAIN: when to SIGTERM; STOPPING: when to SIGKILL */
+    char message[256];   /* why the pod is not running ("" if fine) */
+    char token_hash[65]; /* tokens/<hash> written for this pod */
+    bool internal;       /* the control plane: not published */
 } wf_lm_pod_t;
 
 typedef struct wf_lm_svc {
-    char *key;              /* owned: "services/ns/name" */
-    char vip[16];           /* "" for headless */
+    char *key;    /* owned: "services/ns/name" */
+    char vip[16]; /* "" for headless */
 } wf_lm_svc_t;
 
 typedef struct wf_lm_sup {
@@ -94,23 +94,23 @@ typedef struct wf_lm_sup {
     json_int_t generation;      /* of `applied` */
     wf_lm_pod_t **pods;         /* owned */
     size_t npods, cappods;
-    wf_lm_pod_t *cp;            /* owned: the control plane pseudo-pod */
+    wf_lm_pod_t *cp; /* owned: the control plane pseudo-pod */
     bool cp_ready;
     bool have_destination;
-    wf_lm_svc_t *svcs;          /* owned */
+    wf_lm_svc_t *svcs; /* owned */
     size_t nsvcs;
     wf_lm_ipam_t pod_ips, svc_ips;
-    char *trust_anchors;        /* owned: PEM text */
-    json_t *published;          /* owned: store path -> [content-without-rv, rv, uid] */
-    json_int_t rv;              /* last resourceVersion handed out */
-    char *rules;                /* owned: last iptables-restore input applied */
-    json_t *hosts_written;      /* owned: ns -> content */
-    char *status_written;       /* owned: last status.json */
-    json_t *uids;               /* owned: store path -> uid, stable across rewrites */
-    bool cgroups;               /* cgroup v2 limits can be enforced */
+    char *trust_anchors;   /* owned: PEM text */
+    json_t *published;     /* owned: store path -> [content-without-rv, rv, uid] */
+    json_int_t rv;         /* last resourceVersion handed out */
+    char *rules;           /* owned: last iptables-restore input applied */
+    json_t *hosts_written; /* owned: ns -> content */
+    char *status_written;  /* owned: last status.json */
+    json_t *uids;          /* owned: store path -> uid, stable across rewrites */
+    bool cgroups;          /* cgroup v2 limits can be enforced */
     char cgroup_root[PATH_MAX];
-    bool stopping;              /* SIGTERM received */
-    bool rollout_pending;       /* a Deployment still has pods of an older template */
+    bool stopping;        /* SIGTERM received */
+    bool rollout_pending; /* a Deployment still has pods of an older template */
 } wf_lm_sup_t;
 
 /* local_pod.c: one pod's life. */

@@ -434,8 +434,7 @@ bool wf_lm_probe_tcp(const char *netns, const char *ip, int port, int timeout_ms
     return true;
 }
 
-int wf_lm_probe_http(const char *netns, const char *ip, int port, const char *path,
-                     int timeout_ms)
+int wf_lm_probe_http(const char *netns, const char *ip, int port, const char *path, int timeout_ms)
 {
     int fd = wf_lm_connect(netns, ip, port, timeout_ms);
     if (fd < 0)
@@ -479,8 +478,8 @@ bool wf_lm_cgroup_v2_usable(void)
     return ok;
 }
 
-char *wf_lm_http_get(const char *netns, const char *ip, int port, const char *path,
-                     int timeout_ms, int *status)
+char *wf_lm_http_get(const char *netns, const char *ip, int port, const char *path, int timeout_ms,
+                     int *status)
 {
     *status = -1;
     int fd = wf_lm_connect(netns, ip, port, timeout_ms);
@@ -530,7 +529,8 @@ char *wf_lm_http_get(const char *netns, const char *ip, int port, const char *pa
     }
     /* Chunked bodies are de-chunked in place (the admin server may use them). */
     body += 4;
-    if (strcasestr(buf, "transfer-encoding: chunked") != NULL && strcasestr(buf, "transfer-encoding: chunked") < body) {
+    if (strcasestr(buf, "transfer-encoding: chunked") != NULL &&
+        strcasestr(buf, "transfer-encoding: chunked") < body) {
         char *in = body, *out = body;
         for (;;) {
             char *end;

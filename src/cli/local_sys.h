@@ -49,15 +49,15 @@ int wf_lm_netns_signal(const char *name, int sig);
 
 /* What to start inside a pod. */
 typedef struct wf_lm_spawn {
-    const char *netns;         /* borrowed; network namespace name (NULL: host's) */
-    const char *hosts;         /* borrowed; file bind-mounted over /etc/hosts, or NULL */
-    char *const *argv;         /* borrowed; argv[0] searched in the env's PATH */
-    char *const *env;          /* borrowed; the whole environment */
-    const char *workdir;       /* borrowed; NULL: "/" */
-    const char *log;           /* borrowed; stdout+stderr appended here; NULL: inherit */
-    long uid, gid;             /* -1: keep root */
-    const char *cgroup;        /* borrowed; cgroup v2 dir to join, or NULL */
-    bool new_session;          /* setsid(): the process leads its own group */
+    const char *netns;   /* borrowed; network namespace name (NULL: host's) */
+    const char *hosts;   /* borrowed; file bind-mounted over /etc/hosts, or NULL */
+    char *const *argv;   /* borrowed; argv[0] searched in the env's PATH */
+    char *const *env;    /* borrowed; the whole environment */
+    const char *workdir; /* borrowed; NULL: "/" */
+    const char *log;     /* borrowed; stdout+stderr appended here; NULL: inherit */
+    long uid, gid;       /* -1: keep root */
+    const char *cgroup;  /* borrowed; cgroup v2 dir to join, or NULL */
+    bool new_session;    /* setsid(): the process leads its own group */
 } wf_lm_spawn_t;
 
 /* Forks and execs per `s`; returns the child's pid or -errno. A failure
@@ -72,8 +72,7 @@ int wf_lm_enter_pod(const char *netns, const char *hosts, char *err, size_t errl
 /* From inside `netns`: TCP connect to ip:port within timeout_ms. */
 bool wf_lm_probe_tcp(const char *netns, const char *ip, int port, int timeout_ms);
 /* From inside `netns`: HTTP/1.1 GET path; returns the status code, or -1. */
-int wf_lm_probe_http(const char *netns, const char *ip, int port, const char *path,
-                     int timeout_ms);
+int wf_lm_probe_http(const char *netns, const char *ip, int port, const char *path, int timeout_ms);
 
 /* True when cgroup v2 is mounted at /sys/fs/cgroup with the cpu and memory
  * controllers enabled and writable by us (proxy limits can be enforced). */
@@ -81,8 +80,8 @@ bool wf_lm_cgroup_v2_usable(void);
 
 /* From inside `netns`: HTTP/1.1 GET path and the whole body (malloc'd,
  * NUL-terminated, at most 16 MiB) or NULL; *status gets the status code. */
-char *wf_lm_http_get(const char *netns, const char *ip, int port, const char *path,
-                     int timeout_ms, int *status);
+char *wf_lm_http_get(const char *netns, const char *ip, int port, const char *path, int timeout_ms,
+                     int *status);
 
 /* Monotonic seconds. */
 double wf_lm_now(void);

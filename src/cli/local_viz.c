@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 static const double wf_lm_les[WF_LM_LAT_BUCKETS] = {
-    1,    2,    3,    4,    5,     10,    20,    30,    40,    50,    100, 200,     300,
-    400,  500,  1000, 2000, 3000,  4000,  5000,  10000, 20000, 30000, 40000, 50000, INFINITY};
+    1,   2,   3,    4,    5,    10,   20,   30,    40,    50,    100,   200,   300,
+    400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000, INFINITY};
 
 #define WF_LM_PROM_LABELS 48
 
@@ -201,7 +201,8 @@ double wf_lm_stat_quantile(const wf_lm_stat_t *st, double q)
     return wf_lm_les[WF_LM_LAT_BUCKETS - 2];
 }
 
-/* ---- weft viz stat ---------------------------------------------------------------------------- */
+/* ---- weft viz stat ----------------------------------------------------------------------------
+ */
 
 /* One row: a workload and the pods that make it. */
 typedef struct wf_lm_row {
@@ -266,7 +267,8 @@ static bool wf_lm_member(const char *kind, json_t *w, json_t *pod)
     const char *k;
     if (json_object_size(sel) == 0)
         return false;
-    json_object_foreach(sel, k, v) {
+    json_object_foreach(sel, k, v)
+    {
         if (!json_equal(v, json_object_get(labels, k)))
             return false;
     }
@@ -387,16 +389,19 @@ static int wf_lm_viz_stat(int argc, char **argv)
     wf_lm_row_t *rows = calloc(nrows ? nrows : 1, sizeof(*rows));
     json_t *w, *pod;
     size_t k = 0;
-    json_array_foreach(ws, i, w) {
+    json_array_foreach(ws, i, w)
+    {
         if (npos == 2 && strcmp(wf_lm_name(w), pos[1]) != 0)
             continue;
         snprintf(rows[k].ns, sizeof(rows[k].ns), "%s", wf_lm_namespace(w));
         snprintf(rows[k].name, sizeof(rows[k].name), "%s", wf_lm_name(w));
-        json_array_foreach(pods, j, pod) {
+        json_array_foreach(pods, j, pod)
+        {
             if (!wf_lm_member(kind, w, pod))
                 continue;
             rows[k].pods++;
-            if (json_object_get(wf_lm_path(pod, "metadata.annotations"), "linkerd.io/proxy-version"))
+            if (json_object_get(wf_lm_path(pod, "metadata.annotations"),
+                                "linkerd.io/proxy-version"))
                 rows[k].meshed++;
         }
         k++;
@@ -415,10 +420,12 @@ static int wf_lm_viz_stat(int argc, char **argv)
     for (int pass = 0; pass < 2; pass++) {
         double t0 = wf_lm_now();
         for (size_t r = 0; r < nrows; r++) {
-            json_array_foreach(ws, i, w) {
+            json_array_foreach(ws, i, w)
+            {
                 if (strcmp(wf_lm_name(w), rows[r].name) || strcmp(wf_lm_namespace(w), rows[r].ns))
                     continue;
-                json_array_foreach(pods, j, pod) {
+                json_array_foreach(pods, j, pod)
+                {
                     if (wf_lm_member(kind, w, pod) &&
                         json_object_get(wf_lm_path(pod, "metadata.annotations"),
                                         "linkerd.io/proxy-version"))
@@ -452,10 +459,10 @@ static int wf_lm_viz_stat(int argc, char **argv)
                                   "meshed", rows[r].meshed, "rps", rps, "window_seconds", window);
             json_object_set_new(o, "success", sr >= 0 ? json_real(sr) : json_null());
             json_object_set_new(o, "mtls", mtls >= 0 ? json_real(mtls) : json_null());
-            json_object_set_new(o, "latency_ms",
-                                p50 >= 0 ? json_pack("{s:f, s:f, s:f}", "p50", p50, "p95", p95,
-                                                     "p99", p99)
-                                         : json_null());
+            json_object_set_new(
+                o, "latency_ms",
+                p50 >= 0 ? json_pack("{s:f, s:f, s:f}", "p50", p50, "p95", p95, "p99", p99)
+                         : json_null());
             json_object_set_new(o, "tcp_connections", json_integer((json_int_t)d.tcp_open));
             json_array_append_new(jout, o);
             continue;

@@ -14,10 +14,10 @@
 
 /* Inbound totals of one proxy (or a sum of proxies). */
 typedef struct wf_lm_stat {
-    double success, failure;        /* response_total by classification */
-    double requests, tls_requests;  /* request_total; tls="true" ones */
-    double lat[WF_LM_LAT_BUCKETS];  /* response_latency_ms_bucket, cumulative */
-    double tcp_open;                /* tcp_open_connections (peer="src") */
+    double success, failure;       /* response_total by classification */
+    double requests, tls_requests; /* request_total; tls="true" ones */
+    double lat[WF_LM_LAT_BUCKETS]; /* response_latency_ms_bucket, cumulative */
+    double tcp_open;               /* tcp_open_connections (peer="src") */
 } wf_lm_stat_t;
 
 /* Called per sample; labels are (key, value) pairs, unescaped. */

@@ -7,8 +7,8 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +17,10 @@
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
 typedef struct wf_yaml_frame {
-    json_t *value;     /* owned: the container being filled */
-    char *key;         /* owned: a mapping's key waiting for its value */
-    char *anchor;      /* owned: the container's anchor, registered at its end */
-    size_t nodes_at;   /* node count when the container started */
+    json_t *value;   /* owned: the container being filled */
+    char *key;       /* owned: a mapping's key waiting for its value */
+    char *anchor;    /* owned: the container's anchor, registered at its end */
+    size_t nodes_at; /* node count when the container started */
 } wf_yaml_frame_t;
 
 typedef struct wf_yaml_anchor {
@@ -153,7 +153,8 @@ json_t *wf_yaml_scalar(const char *s, size_t len, const char *tag, int plain)
     }
     if (!plain || (tag != NULL && strcmp(tag, "!") == 0))
         return json_stringn(s, len);
-    if (len == 0 || wf_yaml_word(s, len, "~", "null", "Null") || wf_yaml_word(s, len, "NULL", "~", "~"))
+    if (len == 0 || wf_yaml_word(s, len, "~", "null", "Null") ||
+        wf_yaml_word(s, len, "NULL", "~", "~"))
         return json_null();
     if (wf_yaml_word(s, len, "true", "True", "TRUE"))
         return json_true();
@@ -223,8 +224,8 @@ static int wf_yaml_put(wf_yaml_builder_t *b, json_t *v, const yaml_mark_t *m)
     if (f->key == NULL) {
         /* A mapping key that is not a scalar. */
         json_decref(v);
-        snprintf(b->err, sizeof(b->err),
-                 "line %zu column %zu: mapping keys must be scalars", m->line + 1, m->column + 1);
+        snprintf(b->err, sizeof(b->err), "line %zu column %zu: mapping keys must be scalars",
+                 m->line + 1, m->column + 1);
         return -1;
     }
     if (json_object_get(f->value, f->key) != NULL) {
@@ -288,9 +289,8 @@ static int wf_yaml_event(wf_yaml_builder_t *b, yaml_event_t *e)
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT: {
         if (wf_yaml_wants_key(b)) {
-            snprintf(b->err, sizeof(b->err),
-                     "line %zu column %zu: mapping keys must be scalars", m->line + 1,
-                     m->column + 1);
+            snprintf(b->err, sizeof(b->err), "line %zu column %zu: mapping keys must be scalars",
+                     m->line + 1, m->column + 1);
             return -1;
         }
         if (b->depth == WF_YAML_MAX_DEPTH) {
@@ -306,8 +306,8 @@ static int wf_yaml_event(wf_yaml_builder_t *b, yaml_event_t *e)
         json_t *v = seq ? json_array() : json_object();
         if (v == NULL)
             return -1;
-        b->stack[b->depth++] = (wf_yaml_frame_t){
-            v, NULL, anchor ? strdup((const char *)anchor) : NULL, b->nodes - 1};
+        b->stack[b->depth++] =
+            (wf_yaml_frame_t){v, NULL, anchor ? strdup((const char *)anchor) : NULL, b->nodes - 1};
         return 0;
     }
     case YAML_SEQUENCE_END_EVENT:
@@ -346,8 +346,8 @@ static int wf_yaml_event(wf_yaml_builder_t *b, yaml_event_t *e)
              * subtree would see every edit twice. */
             return wf_yaml_put(b, json_deep_copy(v), m);
         }
-        snprintf(b->err, sizeof(b->err), "line %zu column %zu: unknown alias *%.40s",
-                 m->line + 1, m->column + 1, name);
+        snprintf(b->err, sizeof(b->err), "line %zu column %zu: unknown alias *%.40s", m->line + 1,
+                 m->column + 1, name);
         return -1;
     }
     case YAML_DOCUMENT_END_EVENT:
@@ -472,8 +472,8 @@ int wf_yaml_parse_docs(const char *buf, size_t len, wf_yaml_doc_cb cb, void *ctx
             size_t skip = start < i && wf_yaml_marker(buf + start, i - start) ? 3 : 0;
             if (wf_yaml_has_content(buf + start + skip, i - start - skip)) {
                 json_t *doc = NULL;
-                int rc = wf_yaml_parse_one(buf + start, i - start, start_line, &doc, err,
-                                           sizeof(err));
+                int rc =
+                    wf_yaml_parse_one(buf + start, i - start, start_line, &doc, err, sizeof(err));
                 if (rc != 0) {
                     index++;
                     cb(ctx, index, rc > 0 ? doc : NULL, rc > 0 ? NULL : err);

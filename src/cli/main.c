@@ -18,7 +18,8 @@ static const wf_cli_cmd_t wf_cli_cmds[] = {
     {"get", "list local-mode pods or services (get pods|svc)", wf_cli_get_main},
     {"logs", "print a local-mode pod container's log", wf_cli_logs_main},
     {"exec", "run a command inside a local-mode pod", wf_cli_exec_main},
-    {"viz", "golden metrics of local-mode workloads (viz stat deploy|sts|pod|svc)", wf_cli_viz_main},
+    {"viz", "golden metrics of local-mode workloads (viz stat deploy|sts|pod|svc)",
+     wf_cli_viz_main},
     {"version", "print weft's version", wf_cli_version_main},
 };
 

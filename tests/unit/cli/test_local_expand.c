@@ -136,10 +136,10 @@ static void test_statefulset_and_pod(void)
                             "db", "namespace", "default", "spec", "replicas", 3, "selector",
                             "matchLabels", "app", "db", "template", "metadata", "labels", "app",
                             "db", "spec", "containers", "name", "c", "command", "true");
-    json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:[{s:s, s:[s]}]}}",
-                            "apiVersion", "v1", "kind", "Pod", "metadata", "name", "solo",
-                            "namespace", "default", "annotations", "linkerd.io/inject", "bogus",
-                            "spec", "containers", "name", "c", "command", "true");
+    json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:[{s:s, s:[s]}]}}", "apiVersion",
+                            "v1", "kind", "Pod", "metadata", "name", "solo", "namespace", "default",
+                            "annotations", "linkerd.io/inject", "bogus", "spec", "containers",
+                            "name", "c", "command", "true");
     s.applied = json_pack("[o, o]", sts, pod);
     wf_lm_reconcile(&s);
     CHECK_EQ_INT(s.npods, 4);

@@ -38,11 +38,13 @@ static json_t *one(const char *yaml)
 
 static void test_scalar_types(void)
 {
-    json_t *d = one("i: 8080\nq: \"8080\"\ns: '8080'\nb: true\nB: False\nn: null\nt: ~\ne:\n"
-                    "f: 1.5\nh: 0x1F\no: 0o17\nw: enabled\nyes: yes\nneg: -3\n"
-                    "tagged: !!str 42\nti: !!int \"7\"\nbig: 99999999999999999999\nblock: |\n  x\n");
+    json_t *d =
+        one("i: 8080\nq: \"8080\"\ns: '8080'\nb: true\nB: False\nn: null\nt: ~\ne:\n"
+            "f: 1.5\nh: 0x1F\no: 0o17\nw: enabled\nyes: yes\nneg: -3\n"
+            "tagged: !!str 42\nti: !!int \"7\"\nbig: 99999999999999999999\nblock: |\n  x\n");
     CHECK(json_is_object(d));
-    CHECK(json_is_integer(json_object_get(d, "i")) && json_integer_value(json_object_get(d, "i")) == 8080);
+    CHECK(json_is_integer(json_object_get(d, "i")) &&
+          json_integer_value(json_object_get(d, "i")) == 8080);
     CHECK_EQ_STR(json_string_value(json_object_get(d, "q")), "8080");
     CHECK_EQ_STR(json_string_value(json_object_get(d, "s")), "8080");
     CHECK(json_is_true(json_object_get(d, "b")));
@@ -121,33 +123,37 @@ static void report(void *ctx, const char *where, const char *msg)
 
 static void test_load_objects(void)
 {
-    const char *y = "apiVersion: v1\nkind: List\nitems:\n"
-                    "- apiVersion: v1\n  kind: Service\n  metadata: {name: web}\n"
-                    "  spec: {ports: [{port: 80, targetPort: http}], selector: {app: web}}\n"
-                    "- apiVersion: v1\n  kind: Service\n  metadata: {name: bad}\n"
-                    "  spec: {ports: [{port: 70000}]}\n"
-                    "---\n"
-                    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n"
-                    "spec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n"
-                    "  template:\n    metadata: {labels: {app: web}}\n"
-                    "    spec:\n      containers:\n      - name: web\n        image: nginx\n"
-                    "        command: [python3, -m, http.server]\n"
-                    "---\n"
-                    "apiVersion: v1\nkind: Pod\nmetadata: {name: noc}\nspec:\n  containers:\n"
-                    "  - name: c\n    image: nginx\n"
-                    "---\n"
-                    "apiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {name: s}\n"
-                    "spec: {port: 80}\n"
-                    "---\n"
-                    "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, namespace: x,"
-                    " annotations: {linkerd.io/inject: enabled}}\n";
+    const char *y =
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- apiVersion: v1\n  kind: Service\n  metadata: {name: web}\n"
+        "  spec: {ports: [{port: 80, targetPort: http}], selector: {app: web}}\n"
+        "- apiVersion: v1\n  kind: Service\n  metadata: {name: bad}\n"
+        "  spec: {ports: [{port: 70000}]}\n"
+        "---\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n"
+        "spec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n"
+        "  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec:\n      containers:\n      - name: web\n        image: nginx\n"
+        "        command: [python3, -m, http.server]\n"
+        "---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: noc}\nspec:\n  containers:\n"
+        "  - name: c\n    image: nginx\n"
+        "---\n"
+        "apiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {name: s}\n"
+        "spec: {port: 80}\n"
+        "---\n"
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, namespace: x,"
+        " annotations: {linkerd.io/inject: enabled}}\n";
     json_t *out = json_array();
     nreports = 0;
     int problems = wf_lm_load_buf("m.yaml", y, strlen(y), out, report, NULL);
     CHECK_EQ_INT(problems, 2);
     CHECK_EQ_INT(json_array_size(out), 4);
-    CHECK(strstr(reports[0], "m.yaml: document 1, items[1]: Service default/bad: spec.ports[0].port") != NULL);
-    CHECK(strstr(reports[1], "m.yaml: document 3: Pod default/noc: spec.containers[0].command: missing") != NULL);
+    CHECK(strstr(reports[0],
+                 "m.yaml: document 1, items[1]: Service default/bad: spec.ports[0].port") != NULL);
+    CHECK(strstr(reports[1],
+                 "m.yaml: document 3: Pod default/noc: spec.containers[0].command: missing") !=
+          NULL);
     char key[256];
     wf_lm_key(json_array_get(out, 0), key, sizeof(key));
     CHECK_EQ_STR(key, "services/default/web");
@@ -179,7 +185,8 @@ static void test_bad_label_value(void)
     json_t *out = json_array();
     nreports = 0;
     CHECK_EQ_INT(wf_lm_load_buf("p.yaml", y, strlen(y), out, report, NULL), 1);
-    CHECK(strstr(reports[0], "metadata.annotations.config.linkerd.io/opaque-ports: must be a string") != NULL);
+    CHECK(strstr(reports[0],
+                 "metadata.annotations.config.linkerd.io/opaque-ports: must be a string") != NULL);
     json_decref(out);
 }
 

@@ -6,8 +6,8 @@
  */
 #include "../../../src/cli/cli.c"
 #include "../../../src/cli/local_cli.c"
-#include "../../../src/cli/local_paths.c"
 #include "../../../src/cli/local_obj.c"
+#include "../../../src/cli/local_paths.c"
 #include "../../../src/cli/local_sys.c"
 #include "../../../src/cli/local_viz.c"
 #include "../../../src/cli/local_yaml.c"
