@@ -15,7 +15,7 @@
  *   pods/<ns>/<pod>/    netns (its name), token, <container>.log
  *   cp/                 control plane logs
  * Network namespaces are named weft-<tag>-node, weft-<tag>-cp and
- * weft-<tag>-<ns>-<pod> (or weft-<tag>-ip-<addr> when that is too long),
+ * weft-<tag>-<ns>.<pod> (or weft-<tag>-ip-<a_b_c_d> when that is too long),
  * where <tag> is 4 hex digits of a hash of the state directory's path, so
  * two state directories never share a namespace.
  */

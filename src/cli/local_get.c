@@ -242,19 +242,20 @@ static json_t *wf_lm_pod_load(const wf_lm_paths_t *p, const char *cmd, const cha
 int wf_cli_logs_main(int argc, char **argv)
 {
     const char *ns = "default", *ctr = NULL, *state = WF_LM_DEFAULT_STATE;
-    bool help = false;
+    bool help = false, follow = false;
     wf_lm_opt_t opts[] = {
         {'n', "namespace", &ns, NULL, NULL, NULL, 0},
         {'c', "container", &ctr, NULL, NULL, NULL, 0},
         {0, "state-dir", &state, NULL, NULL, NULL, 0},
+        {'f', "follow", NULL, &follow, NULL, NULL, 0},
         {'h', "help", NULL, &help, NULL, NULL, 0},
     };
     const char *pos[2];
     size_t npos = 0;
     char err[256];
-    const char *usage = "usage: weft logs POD [-c CONTAINER] [-n NS] [--state-dir DIR]\n"
+    const char *usage = "usage: weft logs POD [-c CONTAINER] [-n NS] [-f] [--state-dir DIR]\n"
                         "(the proxy's log is container linkerd-proxy)\n";
-    if (wf_lm_opts_parse(argc - 1, argv + 1, opts, 4, pos, 2, &npos, err, sizeof(err)) < 0 ||
+    if (wf_lm_opts_parse(argc - 1, argv + 1, opts, 5, pos, 2, &npos, err, sizeof(err)) < 0 ||
         (!help && npos != 1)) {
         wf_cli_errorf("logs: %s", npos != 1 && err[0] == '\0' ? "name one pod" : err);
         fputs(usage, stderr);
@@ -314,8 +315,16 @@ int wf_cli_logs_main(int argc, char **argv)
     }
     char buf[8192];
     size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-        fwrite(buf, 1, n, stdout);
+    for (;;) {
+        while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+            fwrite(buf, 1, n, stdout);
+        /* --follow: until the pod (and its log) goes away, or ^C. */
+        if (!follow || access(f, F_OK) != 0)
+            break;
+        fflush(stdout);
+        clearerr(in);
+        usleep(200000);
+    }
     fclose(in);
     return WF_CLI_EXIT_OK;
 }

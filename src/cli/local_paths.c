@@ -49,9 +49,16 @@ void wf_lm_path_join(const wf_lm_paths_t *p, const char *rel, char *out, size_t 
 void wf_lm_pod_netns(const wf_lm_paths_t *p, const char *ns, const char *name, const char *ip,
                      char *out, size_t outlen)
 {
-    int n = snprintf(out, outlen, "%s%s-%s", p->prefix, ns, name);
-    if (n < 0 || (size_t)n >= outlen || n > 100)
-        snprintf(out, outlen, "%sip-%s", p->prefix, ip);
+    /* A namespace name has no '.', so "<ns>.<pod>" is unambiguous (with '-'
+     * "a-b"+"c" and "a"+"b-c" would meet), and never "node" or "cp". Too
+     * long a name falls back to the address, dots replaced (no '.': no clash). */
+    int n = snprintf(out, outlen, "%s%s.%s", p->prefix, ns, name);
+    if (n < 0 || (size_t)n >= outlen || n > 100) {
+        n = snprintf(out, outlen, "%sip-%s", p->prefix, ip);
+        for (char *c = out + strlen(p->prefix); n > 0 && *c; c++)
+            if (*c == '.')
+                *c = '_';
+    }
 }
 
 pid_t wf_lm_supervisor_pid(const wf_lm_paths_t *p)

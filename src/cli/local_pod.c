@@ -23,8 +23,9 @@
 #define WF_LM_BACKOFF_MIN 1.0
 #define WF_LM_BACKOFF_MAX 30.0
 #define WF_LM_BACKOFF_RESET 60.0
-/* How often a not-ready process is probed. */
+/* How often a not-ready process is probed, and a ready one re-checked. */
 #define WF_LM_PROBE_EVERY 0.25
+#define WF_LM_PROBE_READY_EVERY 2.0
 /* Longest stop grace (terminationGracePeriodSeconds is capped to it). */
 #define WF_LM_GRACE_MAX 10.0
 
@@ -329,6 +330,11 @@ static int wf_lm_pod_token(wf_lm_sup_t *s, wf_lm_pod_t *pod, char *tokpath, size
     char tok[65], path[PATH_MAX], ident[512];
     if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
         return -EIO;
+    if (pod->token_hash[0]) {
+        /* A retried setup: the earlier token goes. */
+        snprintf(path, sizeof(path), "%s/tokens/%s", s->paths->dir, pod->token_hash);
+        unlink(path);
+    }
     for (int i = 0; i < 32; i++)
         snprintf(tok + 2 * i, 3, "%02x", r[i]);
     if (wf_lm_sha256_hex(tok, 64, pod->token_hash) < 0)
@@ -511,14 +517,33 @@ static void wf_lm_proc_start(wf_lm_sup_t *s, wf_lm_pod_t *pod, wf_lm_proc_t *p, 
 
 static void wf_lm_proc_probe(wf_lm_pod_t *pod, wf_lm_proc_t *p, double now)
 {
-    if (p->pid == 0 || p->ready || now < p->next_probe || p->probe == WF_LM_PROBE_NONE)
+    if (p->pid == 0 || now < p->next_probe || p->probe == WF_LM_PROBE_NONE)
         return;
-    p->next_probe = now + WF_LM_PROBE_EVERY;
+    bool ok;
     if (p->probe == WF_LM_PROBE_TCP) {
-        p->ready = wf_lm_probe_tcp(pod->netns, p->probe_ip, p->probe_port, 200);
+        ok = wf_lm_probe_tcp(pod->netns, p->probe_ip, p->probe_port, 200);
     } else {
         int st = wf_lm_probe_http(pod->netns, p->probe_ip, p->probe_port, p->probe_path, 500);
-        p->ready = st >= 200 && st < 400;
+        ok = st >= 200 && st < 400;
+    }
+    if (!p->ready) {
+        /* Not ready yet: probe often, ready at the first success. */
+        p->next_probe = now + WF_LM_PROBE_EVERY;
+        p->ready = ok;
+        p->probe_failures = 0;
+        return;
+    }
+    /* Ready: re-checked now and then; not ready after 3 failures in a row
+     * (Kubernetes' failureThreshold default), so a hung server leaves the
+     * Service's endpoints. */
+    p->next_probe = now + WF_LM_PROBE_READY_EVERY;
+    if (ok) {
+        p->probe_failures = 0;
+    } else if (++p->probe_failures >= 3) {
+        fprintf(stderr, "weft: pod %s/%s container %s failed its readiness check 3 times\n",
+                pod->ns, pod->name, p->name);
+        p->ready = false;
+        p->probe_failures = 0;
     }
 }
 

@@ -39,7 +39,8 @@ typedef struct wf_lm_proc {
     double start_at; /* start (again) at this time; 0: not scheduled */
     double backoff;  /* next restart delay, seconds */
     double next_probe;
-    double started; /* when the current run started (monotonic) */
+    int probe_failures; /* consecutive failed probes while ready */
+    double started;     /* when the current run started (monotonic) */
     time_t started_wall;
     bool ready;
     bool done; /* exited and will not be restarted */

@@ -3,8 +3,9 @@
 # namespace's: inject enabled|ingress|disabled, skip-inbound-ports,
 # skip-outbound-ports and skip-subnets (as weft-init's rules in the pod),
 # ingress mode (the proxy's env); and the container fields: workingDir,
-# securityContext.runAsUser, an httpGet readinessProbe, env values. Also:
-# no namespace has a route off the machine.
+# securityContext.runAsUser, an httpGet readinessProbe (re-checked while
+# ready: a hung server turns the pod not ready), env values. Also: no
+# namespace has a route off the machine.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/helpers/up.sh"
 
@@ -77,6 +78,22 @@ assert_contains "$rules" "--dports 6379" "the namespace's skip-outbound-ports re
 
 wait_until 10 sh -c "'$WEFT' logs runas -n edge --state-dir '$STATE' | grep -q uid=" || fail "runas logged nothing"
 assert_eq "$(wf logs runas -n edge | head -1)" "uid=65534 cwd=/tmp greeting=42" "runAsUser, workingDir and env apply"
+
+# A hung server (SIGSTOP: connections still complete, HTTP gets no answer)
+# fails its httpGet readiness probe and the pod turns not ready; SIGCONT
+# brings it back.
+ready_is() { [ "$(pyq "$STATE/store/pods/edge/runas.json" '[c["status"] for c in d["status"]["conditions"] if c["type"] == "Ready"][0]')" = "$1" ]; }
+srv=""
+for p in $(ip netns pids "$(cat "$STATE/pods/edge/runas/netns")"); do
+  [ "$(cat "/proc/$p/comm" 2>/dev/null)" = python3 ] && srv=$p
+done
+[ -n "$srv" ] || fail "runas's python3 not found"
+kill -STOP "$srv"
+wait_until 20 ready_is False || { kill -CONT "$srv"; fail "runas stayed Ready while its server hung"; }
+_ok "a hung server fails its readiness probe: Ready=False"
+kill -CONT "$srv"
+wait_until 20 ready_is True || fail "runas did not become Ready again"
+_ok "and is Ready again once it answers"
 
 # No namespace of this run has a route off the machine.
 for ns in $(our_netns); do

@@ -252,7 +252,7 @@ assert_gt "$(wc -l <"$T/load.out")" 10 "requests ran during the scale-down"
 assert_eq "$(grep -vc '^200$' "$T/load.out" || true)" 0 "no failed request while scaling 3 -> 1"
 assert_eq "$(wf get pods -n shop | grep -c '^web-')" 1 "one web replica left"
 assert_eq "$(ls "$STATE/store/pods/shop" | grep -c '^web-')" 1 "one web pod in the store"
-assert_eq "$(our_netns | grep -c -- '-shop-web-')" 1 "the removed replicas' namespaces are gone"
+assert_eq "$(our_netns | grep -c -- '-shop\.web-')" 1 "the removed replicas' namespaces are gone"
 
 # ---- down ------------------------------------------------------------------------------
 rc=0; "$WEFT" down --state-dir "$STATE" >"$T/down.out" 2>&1 || rc=$?

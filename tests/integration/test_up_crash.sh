@@ -60,7 +60,7 @@ for p in $old_pids; do
 done
 _ok "no process of the crashed run survived"
 assert_eq "$(wf get pods | grep -c '^db-[01] .*2/2 .*Running')" 2 "both pods run again"
-assert_eq "$(our_netns | grep -c -- '-default-db-')" 2 "exactly two pod namespaces (old ones removed)"
+assert_eq "$(our_netns | grep -c -- '-default\.db-')" 2 "exactly two pod namespaces (old ones removed)"
 assert_eq "$(wf exec db-1 -- curl -s -m 5 -o /dev/null -w '%{http_code}' http://db:7000/)" 200 "the Service answers after recovery"
 
 kill -KILL "$(cat "$STATE/supervisor.pid")"
