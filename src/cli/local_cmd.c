@@ -394,6 +394,9 @@ static int wf_lm_wait_ready(const wf_lm_paths_t *p, json_int_t gen, double timeo
         usleep(200000);
     }
     wf_cli_errorf("up: not every pod is ready after %.0fs:", timeout);
+    if (st != NULL && !json_is_true(json_object_get(st, "controlPlaneReady")))
+        fprintf(stderr, "  the control plane (identity) is not ready: see %s/cp/identity.log\n",
+                p->dir);
     size_t i;
     json_t *pod;
     json_array_foreach(json_object_get(st, "pods"), i, pod)
@@ -555,6 +558,11 @@ int wf_cli_up_main(int argc, char **argv)
         wf_cli_errorf("up: --timeout: \"%s\" is not a number of seconds (1-86400)", timeout_s);
         return WF_CLI_EXIT_USAGE;
     }
+    if ((anchors || icert || ikey) && !(anchors && icert && ikey)) {
+        wf_cli_errorf("up: --identity-trust-anchors-file, --identity-issuer-certificate-file "
+                      "and --identity-issuer-key-file go together");
+        return WF_CLI_EXIT_USAGE;
+    }
     if (nfiles == 0) {
         wf_cli_errorf("up: give the manifests with -f FILE|DIR");
         wf_lm_up_usage(stderr);
@@ -623,7 +631,7 @@ int wf_cli_up_main(int argc, char **argv)
     if (wf_lm_identity(&paths, anchors, icert, ikey) < 0) {
         json_decref(objs);
         close(lock);
-        return anchors || icert || ikey ? WF_CLI_EXIT_FAILURE : WF_CLI_EXIT_FAILURE;
+        return WF_CLI_EXIT_FAILURE;
     }
     wf_lm_path_join(&paths, "tokens", path, sizeof(path));
     wf_lm_mkdirs(path, 0700);

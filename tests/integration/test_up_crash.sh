@@ -31,14 +31,23 @@ spec:
   ports: [{port: 7000}]
 YAML
 
-up -f "$T/app.yaml"
-assert_eq "$UP_RC" 0 "weft up exits 0"
+# The trust anchor and issuer come from `weft identity` this time.
+"$WEFT" identity create-root --out-cert "$T/ca.crt" --out-key "$T/ca.key" >/dev/null
+"$WEFT" identity create-issuer --ca-cert "$T/ca.crt" --ca-key "$T/ca.key" \
+  --out-cert "$T/issuer.crt" --out-key "$T/issuer.key" >/dev/null
+mkdir -p "$T/m" && mv "$T/app.yaml" "$T/m/"
+up -f "$T/m" --identity-trust-anchors-file "$T/ca.crt" \
+  --identity-issuer-certificate-file "$T/issuer.crt" --identity-issuer-key-file "$T/issuer.key"
+assert_eq "$UP_RC" 0 "weft up -f DIR with the CA files given exits 0"
+cmp -s "$T/ca.crt" "$STATE/identity/ca.crt" || fail "the given trust anchor is not the one in use"
+_ok "the given trust anchor is the one in use"
 assert_eq "$(wf get pods | grep -c '^db-[01] .*2/2 .*Running')" 2 "StatefulSet pods db-0 and db-1 are ready"
 h=$(pyq "$STATE/store/pods/default/db-0.json" 'd["metadata"]["ownerReferences"][0]["kind"]')
 assert_eq "$h" StatefulSet "db-0 is owned by its StatefulSet"
 env=$(proxy_env db-0) || fail "no proxy found for pod db-0"
 assert_contains "$env" "WEFT_PROXY_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION=7000" "opaque-ports reaches the proxy (inbound)"
 assert_contains "$env" "WEFT_PROXY_OUTBOUND_PORTS_DISABLE_PROTOCOL_DETECTION=7000" "opaque-ports reaches the proxy (outbound)"
+assert_contains "$env" "WEFT_PROXY_IDENTITY_TRUST_ANCHORS=$(head -2 "$T/ca.crt")" "the proxies get the given trust anchor"
 
 old_pids=$(our_pids | sort)
 sup=$(cat "$STATE/supervisor.pid")
@@ -50,7 +59,7 @@ still=0
 for p in $old_pids; do kill -0 "$p" 2>/dev/null && still=$((still + 1)); done
 assert_gt "$still" 0 "orphaned pod processes are still running"
 
-up -f "$T/app.yaml"
+up -f "$T/m/app.yaml"
 assert_eq "$UP_RC" 0 "weft up after the crash exits 0"
 assert_contains "$(cat "$T/up.out")" "found a stale run" "weft up says it found a stale run"
 for p in $old_pids; do
