@@ -720,8 +720,8 @@ int wf_cli_down_main(int argc, char **argv)
             int entries = 0;
             struct dirent *de;
             while (d && (de = readdir(d)) != NULL)
-                entries +=
-                    de->d_name[0] != '.' || (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."));
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                    entries++;
             if (d)
                 closedir(d);
             if (entries > 0) {
