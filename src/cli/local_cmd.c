@@ -251,12 +251,10 @@ static void wf_lm_merge(json_t *applied, json_t *objs)
     size_t i, j;
     json_t *o, *a;
     char k1[600], k2[600];
-    json_array_foreach(objs, i, o)
-    {
+    json_array_foreach (objs, i, o) {
         wf_lm_key(o, k1, sizeof(k1));
         bool replaced = false;
-        json_array_foreach(applied, j, a)
-        {
+        json_array_foreach (applied, j, a) {
             wf_lm_key(a, k2, sizeof(k2));
             if (strcmp(k1, k2) == 0) {
                 json_array_set(applied, j, o);
@@ -275,8 +273,7 @@ static void wf_lm_precheck(json_t *applied)
 {
     size_t i, j;
     json_t *o, *n;
-    json_array_foreach(applied, i, o)
-    {
+    json_array_foreach (applied, i, o) {
         const char *kind = wf_lm_kind(o);
         json_t *ann;
         if (strcmp(kind, "Pod") == 0)
@@ -286,8 +283,7 @@ static void wf_lm_precheck(json_t *applied)
         else
             continue;
         json_t *nsann = NULL;
-        json_array_foreach(applied, j, n)
-        {
+        json_array_foreach (applied, j, n) {
             if (strcmp(wf_lm_kind(n), "Namespace") == 0 &&
                 strcmp(wf_lm_name(n), wf_lm_namespace(o)) == 0)
                 nsann = wf_lm_path(n, "metadata.annotations");
@@ -360,8 +356,7 @@ static int wf_lm_wait_ready(const wf_lm_paths_t *p, json_int_t gen, double timeo
             done = true;
             size_t i;
             json_t *pod;
-            json_array_foreach(json_object_get(st, "pods"), i, pod)
-            {
+            json_array_foreach (json_object_get(st, "pods"), i, pod) {
                 const char *phase = json_string_value(json_object_get(pod, "phase"));
                 if (!json_is_true(json_object_get(pod, "ready")) &&
                     !(phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)))
@@ -371,8 +366,7 @@ static int wf_lm_wait_ready(const wf_lm_paths_t *p, json_int_t gen, double timeo
         if (done) {
             size_t i, nready = 0, nmesh = 0;
             json_t *pod;
-            json_array_foreach(json_object_get(st, "pods"), i, pod)
-            {
+            json_array_foreach (json_object_get(st, "pods"), i, pod) {
                 nready += json_is_true(json_object_get(pod, "ready"));
                 nmesh += json_is_true(json_object_get(pod, "injected"));
             }
@@ -399,8 +393,7 @@ static int wf_lm_wait_ready(const wf_lm_paths_t *p, json_int_t gen, double timeo
                 p->dir);
     size_t i;
     json_t *pod;
-    json_array_foreach(json_object_get(st, "pods"), i, pod)
-    {
+    json_array_foreach (json_object_get(st, "pods"), i, pod) {
         if (json_is_true(json_object_get(pod, "ready")))
             continue;
         const char *msg = json_string_value(json_object_get(pod, "message"));
@@ -424,8 +417,7 @@ static void wf_lm_warn_empty_services(const wf_lm_paths_t *p, json_t *applied)
 {
     size_t i;
     json_t *o;
-    json_array_foreach(applied, i, o)
-    {
+    json_array_foreach (applied, i, o) {
         if (strcmp(wf_lm_kind(o), "Service") != 0 ||
             json_object_size(wf_lm_path(o, "spec.selector")) == 0)
             continue;
@@ -585,15 +577,13 @@ int wf_cli_up_main(int argc, char **argv)
     }
     size_t i;
     json_t *o;
-    json_array_foreach(objs, i, o)
-    {
+    json_array_foreach (objs, i, o) {
         if (!wf_lm_kind_known(wf_lm_kind(o)))
             fprintf(stderr, "weft: note: %s %s is stored for the controllers, not run\n",
                     wf_lm_kind(o), wf_lm_name(o));
     }
     /* Duplicate names within one apply: the later one wins, said out loud. */
-    json_array_foreach(objs, i, o)
-    {
+    json_array_foreach (objs, i, o) {
         char k1[600], k2[600];
         wf_lm_key(o, k1, sizeof(k1));
         for (size_t j = i + 1; j < json_array_size(objs); j++) {

@@ -181,8 +181,7 @@ int wf_cli_get_main(int argc, char **argv)
                "CLUSTER-IP", "PORT(S)", "AGE");
     size_t i;
     json_t *o;
-    json_array_foreach(items, i, o)
-    {
+    json_array_foreach (items, i, o) {
         char age[32], nsbuf[32];
         wf_lm_age(json_string_value(wf_lm_path(o, "metadata.creationTimestamp")), age, sizeof(age));
         snprintf(nsbuf, sizeof(nsbuf), "%-15.15s ", wf_lm_namespace(o));
@@ -191,8 +190,7 @@ int wf_cli_get_main(int argc, char **argv)
             size_t j, ready = 0;
             long restarts = 0;
             const char *status = json_string_value(wf_lm_path(o, "status.phase"));
-            json_array_foreach(cs, j, c)
-            {
+            json_array_foreach (cs, j, c) {
                 ready += json_is_true(json_object_get(c, "ready"));
                 restarts += (long)json_integer_value(json_object_get(c, "restartCount"));
                 const char *why = json_string_value(wf_lm_path(c, "state.waiting.reason"));
@@ -209,8 +207,7 @@ int wf_cli_get_main(int argc, char **argv)
             char ports[256] = "";
             size_t off = 0, j;
             json_t *sp;
-            json_array_foreach(wf_lm_path(o, "spec.ports"), j, sp)
-            {
+            json_array_foreach (wf_lm_path(o, "spec.ports"), j, sp) {
                 off += (size_t)snprintf(ports + off, off < sizeof(ports) ? sizeof(ports) - off : 0,
                                         "%s%lld/TCP", j ? "," : "",
                                         (long long)json_integer_value(json_object_get(sp, "port")));
@@ -279,8 +276,7 @@ int wf_cli_logs_main(int argc, char **argv)
     size_t off = 0;
     const char *only = NULL;
     bool found = false;
-    json_array_foreach(cs, i, c)
-    {
+    json_array_foreach (cs, i, c) {
         const char *n = json_string_value(json_object_get(c, "name"));
         if (n == NULL)
             continue;

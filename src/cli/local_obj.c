@@ -185,8 +185,7 @@ static int wf_lm_podspec_check(json_t *spec, const char *where, char *err, size_
         return wf_lm_errf(err, errlen, "%s.containers: must be a non-empty list", where);
     size_t i, j;
     json_t *c;
-    json_array_foreach(cs, i, c)
-    {
+    json_array_foreach (cs, i, c) {
         const char *name = json_string_value(json_object_get(c, "name"));
         if (!json_is_object(c) || name == NULL || !wf_lm_dns_name(name, true))
             return wf_lm_errf(err, errlen, "%s.containers[%zu].name: missing or not a DNS label",
@@ -212,8 +211,7 @@ static int wf_lm_podspec_check(json_t *spec, const char *where, char *err, size_
                 return wf_lm_errf(err, errlen, "%s.containers[%zu].%s: must be a list", where, i,
                                   l ? "args" : "command");
             json_t *w;
-            json_array_foreach(list[l], j, w)
-            {
+            json_array_foreach (list[l], j, w) {
                 if (!json_is_string(w) && !json_is_integer(w) && !json_is_real(w) &&
                     !json_is_boolean(w))
                     return wf_lm_errf(err, errlen, "%s.containers[%zu].%s[%zu]: must be a string",
@@ -223,8 +221,7 @@ static int wf_lm_podspec_check(json_t *spec, const char *where, char *err, size_
         json_t *ports = json_object_get(c, "ports"), *p;
         if (ports != NULL && !json_is_array(ports))
             return wf_lm_errf(err, errlen, "%s.containers[%zu].ports: must be a list", where, i);
-        json_array_foreach(ports, j, p)
-        {
+        json_array_foreach (ports, j, p) {
             if (!wf_lm_port_ok(json_object_get(p, "containerPort")))
                 return wf_lm_errf(err, errlen,
                                   "%s.containers[%zu].ports[%zu].containerPort: must be 1-65535",
@@ -233,8 +230,7 @@ static int wf_lm_podspec_check(json_t *spec, const char *where, char *err, size_
         json_t *env = json_object_get(c, "env"), *e;
         if (env != NULL && !json_is_array(env))
             return wf_lm_errf(err, errlen, "%s.containers[%zu].env: must be a list", where, i);
-        json_array_foreach(env, j, e)
-        {
+        json_array_foreach (env, j, e) {
             if (json_string_value(json_object_get(e, "name")) == NULL)
                 return wf_lm_errf(err, errlen, "%s.containers[%zu].env[%zu].name: missing", where,
                                   i, j);
@@ -295,8 +291,7 @@ int wf_lm_object_check(json_t *obj, char *err, size_t errlen)
         }
         if (!json_is_object(m))
             return wf_lm_errf(err, errlen, "%s: metadata.%s: must be a mapping", who, fields[f]);
-        json_object_foreach(m, k, v)
-        {
+        json_object_foreach (m, k, v) {
             if (!json_is_string(v))
                 return wf_lm_errf(err, errlen,
                                   "%s: metadata.%s.%s: must be a string (quote it: \"%s\")", who,
@@ -329,8 +324,7 @@ int wf_lm_object_check(json_t *obj, char *err, size_t errlen)
         json_t *v;
         if (!json_is_object(ml) || json_object_size(ml) == 0)
             return wf_lm_errf(err, errlen, "%s: spec.selector.matchLabels: missing", who);
-        json_object_foreach(ml, k, v)
-        {
+        json_object_foreach (ml, k, v) {
             json_t *t = json_object_get(tl, k);
             if (!json_is_string(v) || !json_is_string(t) || !json_equal(v, t))
                 return wf_lm_errf(err, errlen,
@@ -346,8 +340,7 @@ int wf_lm_object_check(json_t *obj, char *err, size_t errlen)
         size_t i;
         if (ports != NULL && !json_is_array(ports))
             return wf_lm_errf(err, errlen, "%s: spec.ports: must be a list", who);
-        json_array_foreach(ports, i, p)
-        {
+        json_array_foreach (ports, i, p) {
             if (!wf_lm_port_ok(json_object_get(p, "port")))
                 return wf_lm_errf(err, errlen, "%s: spec.ports[%zu].port: must be 1-65535", who, i);
             json_t *tp = json_object_get(p, "targetPort");
@@ -365,8 +358,7 @@ int wf_lm_object_check(json_t *obj, char *err, size_t errlen)
         const char *k;
         if (sel != NULL && !json_is_null(sel) && !json_is_object(sel))
             return wf_lm_errf(err, errlen, "%s: spec.selector: must be a mapping", who);
-        json_object_foreach(sel, k, v)
-        {
+        json_object_foreach (sel, k, v) {
             if (!json_is_string(v))
                 return wf_lm_errf(err, errlen, "%s: spec.selector.%s: must be a string", who, k);
         }
@@ -416,8 +408,7 @@ static void wf_lm_doc(void *vctx, int index, json_t *doc, const char *err)
         json_is_array(json_object_get(doc, "items"))) {
         size_t i;
         json_t *it;
-        json_array_foreach(json_object_get(doc, "items"), i, it)
-        {
+        json_array_foreach (json_object_get(doc, "items"), i, it) {
             char item[48];
             snprintf(item, sizeof(item), ", items[%zu]", i);
             wf_lm_add(lc, index, it, item);

@@ -214,8 +214,7 @@ static int wf_lm_port_of(json_t *c, json_t *port)
     const char *want = json_string_value(port);
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(c, "ports"), i, p)
-    {
+    json_array_foreach (json_object_get(c, "ports"), i, p) {
         const char *n = json_string_value(json_object_get(p, "name"));
         if (want && n && strcmp(n, want) == 0)
             return (int)json_integer_value(json_object_get(p, "containerPort"));
@@ -230,14 +229,15 @@ static void wf_lm_proc_from_container(wf_lm_sup_t *s, wf_lm_pod_t *pod, json_t *
     wf_lm_strv_t argv = {0}, env = {0};
     size_t i;
     json_t *w;
-    json_array_foreach(json_object_get(c, "command"), i, w) wf_lm_strv_push(&argv, wf_lm_word(w));
-    json_array_foreach(json_object_get(c, "args"), i, w) wf_lm_strv_push(&argv, wf_lm_word(w));
+    json_array_foreach (json_object_get(c, "command"), i, w)
+        wf_lm_strv_push(&argv, wf_lm_word(w));
+    json_array_foreach (json_object_get(c, "args"), i, w)
+        wf_lm_strv_push(&argv, wf_lm_word(w));
     p->argv = argv.v;
     wf_lm_strv_push(&env, strdup(wf_lm_default_path));
     wf_lm_env_set(&env, "HOSTNAME", pod->name);
     json_t *e;
-    json_array_foreach(json_object_get(c, "env"), i, e)
-    {
+    json_array_foreach (json_object_get(c, "env"), i, e) {
         const char *k = json_string_value(json_object_get(e, "name"));
         json_t *v = json_object_get(e, "value");
         const char *fp = json_string_value(wf_lm_path(e, "valueFrom.fieldRef.fieldPath"));

@@ -26,8 +26,7 @@ json_t *wf_lm_ns_annotations(wf_lm_sup_t *s, const char *ns)
 {
     size_t i;
     json_t *obj;
-    json_array_foreach(s->applied, i, obj)
-    {
+    json_array_foreach (s->applied, i, obj) {
         if (strcmp(wf_lm_kind(obj), "Namespace") == 0 && strcmp(wf_lm_name(obj), ns) == 0)
             return wf_lm_path(obj, "metadata.annotations");
     }
@@ -62,8 +61,7 @@ static void wf_lm_svcs_sync(wf_lm_sup_t *s)
     for (i = 0; i < s->nsvcs;) {
         bool found = false;
         size_t j;
-        json_array_foreach(s->applied, j, obj)
-        {
+        json_array_foreach (s->applied, j, obj) {
             wf_lm_key(obj, key, sizeof(key));
             if (strcmp(key, s->svcs[i].key) == 0)
                 found = true;
@@ -77,8 +75,7 @@ static void wf_lm_svcs_sync(wf_lm_sup_t *s)
         free(s->svcs[i].key);
         s->svcs[i] = s->svcs[--s->nsvcs];
     }
-    json_array_foreach(s->applied, i, obj)
-    {
+    json_array_foreach (s->applied, i, obj) {
         if (strcmp(wf_lm_kind(obj), "Service") != 0)
             continue;
         wf_lm_key(obj, key, sizeof(key));
@@ -116,8 +113,7 @@ static bool wf_lm_selects(json_t *sel, wf_lm_pod_t *pod)
     json_t *labels = wf_lm_path(pod->tmpl, "metadata.labels");
     const char *k;
     json_t *v;
-    json_object_foreach(sel, k, v)
-    {
+    json_object_foreach (sel, k, v) {
         if (!json_equal(v, json_object_get(labels, k)))
             return false;
     }
@@ -136,10 +132,8 @@ static int wf_lm_target_port(json_t *sp, wf_lm_pod_t *pod)
     const char *want = json_string_value(tp);
     size_t i, j;
     json_t *c, *p;
-    json_array_foreach(wf_lm_path(pod->tmpl, "spec.containers"), i, c)
-    {
-        json_array_foreach(json_object_get(c, "ports"), j, p)
-        {
+    json_array_foreach (wf_lm_path(pod->tmpl, "spec.containers"), i, c) {
+        json_array_foreach (json_object_get(c, "ports"), j, p) {
             const char *n = json_string_value(json_object_get(p, "name"));
             if (n && want && strcmp(n, want) == 0)
                 return (int)json_integer_value(json_object_get(p, "containerPort"));
@@ -170,8 +164,7 @@ static char *wf_lm_rules(wf_lm_sup_t *s)
     body[0] = '\0';
     size_t i;
     json_t *obj;
-    json_array_foreach(s->applied, i, obj)
-    {
+    json_array_foreach (s->applied, i, obj) {
         if (strcmp(wf_lm_kind(obj), "Service") != 0)
             continue;
         char key[600];
@@ -181,8 +174,7 @@ static char *wf_lm_rules(wf_lm_sup_t *s)
             continue;
         json_t *sel = wf_lm_path(obj, "spec.selector"), *sp;
         size_t j;
-        json_array_foreach(wf_lm_path(obj, "spec.ports"), j, sp)
-        {
+        json_array_foreach (wf_lm_path(obj, "spec.ports"), j, sp) {
             int port = (int)json_integer_value(json_object_get(sp, "port"));
             int svc_chain = ++chain;
             size_t nready = 0;
@@ -268,8 +260,7 @@ static char *wf_lm_hosts(wf_lm_sup_t *s, const char *ns)
             ns);
     size_t i;
     json_t *obj;
-    json_array_foreach(s->applied, i, obj)
-    {
+    json_array_foreach (s->applied, i, obj) {
         if (strcmp(wf_lm_kind(obj), "Service") != 0)
             continue;
         char key[600];
@@ -491,8 +482,7 @@ static json_t *wf_lm_slice(wf_lm_sup_t *s, json_t *svc, const char *svc_uid)
     }
     size_t j;
     json_t *sp;
-    json_array_foreach(wf_lm_path(svc, "spec.ports"), j, sp)
-    {
+    json_array_foreach (wf_lm_path(svc, "spec.ports"), j, sp) {
         int tport = first ? wf_lm_target_port(sp, first) : 0;
         if (tport <= 0) {
             json_t *tp = json_object_get(sp, "targetPort");
@@ -520,8 +510,7 @@ static json_t *wf_lm_desired_store(wf_lm_sup_t *s)
     json_object_set_new(nss, "default", json_true());
     size_t i;
     json_t *obj;
-    json_array_foreach(s->applied, i, obj)
-    {
+    json_array_foreach (s->applied, i, obj) {
         const char *kind = wf_lm_kind(obj);
         if (!wf_lm_kind_cluster_scoped(kind))
             json_object_set_new(nss, wf_lm_namespace(obj), json_true());
@@ -567,8 +556,7 @@ static json_t *wf_lm_desired_store(wf_lm_sup_t *s)
     /* Namespaces and their default ServiceAccounts, declared or implied. */
     const char *ns;
     json_t *dummy;
-    json_object_foreach(nss, ns, dummy)
-    {
+    json_object_foreach (nss, ns, dummy) {
         char rel[400];
         snprintf(rel, sizeof(rel), "namespaces/%s.json", ns);
         if (json_object_get(want, rel) == NULL) {
@@ -615,8 +603,7 @@ static json_t *wf_lm_desired_store(wf_lm_sup_t *s)
         json_object_set_new(want, prel, o);
     }
     /* One EndpointSlice per Service with a selector. */
-    json_array_foreach(s->applied, i, obj)
-    {
+    json_array_foreach (s->applied, i, obj) {
         if (strcmp(wf_lm_kind(obj), "Service") != 0 ||
             json_object_size(wf_lm_path(obj, "spec.selector")) == 0)
             continue;
@@ -634,8 +621,7 @@ static void wf_lm_store_sync(wf_lm_sup_t *s)
     wf_lm_path_join(s->paths, "store", store, sizeof(store));
     const char *rel;
     json_t *o;
-    json_object_foreach(want, rel, o)
-    {
+    json_object_foreach (want, rel, o) {
         json_object_del(json_object_get(o, "metadata"), "resourceVersion");
         char *body = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
         if (body == NULL)
@@ -669,8 +655,7 @@ static void wf_lm_store_sync(wf_lm_sup_t *s)
     }
     /* Objects gone since the last publish. */
     void *tmp;
-    json_object_foreach_safe(s->published, tmp, rel, o)
-    {
+    json_object_foreach_safe (s->published, tmp, rel, o) {
         if (json_object_get(want, rel) != NULL)
             continue;
         snprintf(path, sizeof(path), "%s/%s", store, rel);
@@ -742,8 +727,7 @@ void wf_lm_publish(wf_lm_sup_t *s)
             json_object_set_new(nss, s->pods[k]->ns, json_true());
     const char *ns;
     json_t *v;
-    json_object_foreach(nss, ns, v)
-    {
+    json_object_foreach (nss, ns, v) {
         char *h = wf_lm_hosts(s, ns);
         json_t *prev = json_object_get(s->hosts_written, ns);
         char path[PATH_MAX];

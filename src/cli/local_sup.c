@@ -185,8 +185,7 @@ static void wf_lm_reconcile(wf_lm_sup_t *s)
     json_t *obj;
     char key[600];
     s->rollout_pending = false;
-    json_array_foreach(s->applied, i, obj)
-    {
+    json_array_foreach (s->applied, i, obj) {
         const char *kind = wf_lm_kind(obj);
         wf_lm_key(obj, key, sizeof(key));
         if (strcmp(kind, "Deployment") == 0) {
@@ -211,8 +210,7 @@ static void wf_lm_reconcile(wf_lm_sup_t *s)
             continue;
         bool found = false;
         size_t j;
-        json_array_foreach(s->applied, j, obj)
-        {
+        json_array_foreach (s->applied, j, obj) {
             wf_lm_key(obj, key, sizeof(key));
             if (strcmp(key, p->owner_key) == 0) {
                 found = true;

@@ -267,8 +267,7 @@ static bool wf_lm_member(const char *kind, json_t *w, json_t *pod)
     const char *k;
     if (json_object_size(sel) == 0)
         return false;
-    json_object_foreach(sel, k, v)
-    {
+    json_object_foreach (sel, k, v) {
         if (!json_equal(v, json_object_get(labels, k)))
             return false;
     }
@@ -389,14 +388,12 @@ static int wf_lm_viz_stat(int argc, char **argv)
     wf_lm_row_t *rows = calloc(nrows ? nrows : 1, sizeof(*rows));
     json_t *w, *pod;
     size_t k = 0;
-    json_array_foreach(ws, i, w)
-    {
+    json_array_foreach (ws, i, w) {
         if (npos == 2 && strcmp(wf_lm_name(w), pos[1]) != 0)
             continue;
         snprintf(rows[k].ns, sizeof(rows[k].ns), "%s", wf_lm_namespace(w));
         snprintf(rows[k].name, sizeof(rows[k].name), "%s", wf_lm_name(w));
-        json_array_foreach(pods, j, pod)
-        {
+        json_array_foreach (pods, j, pod) {
             if (!wf_lm_member(kind, w, pod))
                 continue;
             rows[k].pods++;
@@ -420,12 +417,10 @@ static int wf_lm_viz_stat(int argc, char **argv)
     for (int pass = 0; pass < 2; pass++) {
         double t0 = wf_lm_now();
         for (size_t r = 0; r < nrows; r++) {
-            json_array_foreach(ws, i, w)
-            {
+            json_array_foreach (ws, i, w) {
                 if (strcmp(wf_lm_name(w), rows[r].name) || strcmp(wf_lm_namespace(w), rows[r].ns))
                     continue;
-                json_array_foreach(pods, j, pod)
-                {
+                json_array_foreach (pods, j, pod) {
                     if (wf_lm_member(kind, w, pod) &&
                         json_object_get(wf_lm_path(pod, "metadata.annotations"),
                                         "linkerd.io/proxy-version"))

@@ -41,8 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     wf_fuzz_check(problems == reported, "problem count equals reports");
     size_t i;
     json_t *obj;
-    json_array_foreach(out, i, obj)
-    {
+    json_array_foreach (out, i, obj) {
         char err[512], key[600];
         wf_fuzz_check(wf_lm_object_check(obj, err, sizeof(err)) == 0, "kept objects re-check");
         wf_lm_key(obj, key, sizeof(key));
