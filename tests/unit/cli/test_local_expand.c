@@ -165,8 +165,88 @@ static void test_statefulset_and_pod(void)
     sup_free(&s);
 }
 
+/* The node's rules, the hosts file and the store for one Service over two
+ * ready pods (one of them the hairpin case), then with none ready. */
+static void test_publish_shapes(void)
+{
+    wf_lm_sup_t s = {0};
+    wf_lm_paths_t paths;
+    wf_lm_paths_init(&paths, "/nonexistent/weft-test");
+    s.paths = &paths;
+    s.uids = json_object();
+    wf_lm_ipam_init(&s.svc_ips, WF_LM_SVC_CIDR, 10);
+    json_t *svc = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:s}, s:[{s:s, s:i, s:s}]}}",
+                            "apiVersion", "v1", "kind", "Service", "metadata", "name", "web",
+                            "namespace", "shop", "spec", "selector", "app", "web", "ports", "name",
+                            "http", "port", 80, "targetPort", "http");
+    s.applied = json_pack("[o, o]", svc, deploy(2, "v1"));
+    wf_lm_reconcile(&s);
+    CHECK_EQ_INT(s.npods, 2);
+    make_ready(&s);
+    for (size_t i = 0; i < s.npods; i++) {
+        snprintf(s.pods[i]->ip, sizeof(s.pods[i]->ip), "10.42.1.%d", (int)(i % 200) + 1);
+        /* The template's container gets a named port. */
+        json_object_set_new(json_array_get(wf_lm_path(s.pods[i]->tmpl, "spec.containers"), 0),
+                            "ports",
+                            json_pack("[{s:s, s:i}]", "name", "http", "containerPort", 8000));
+    }
+    wf_lm_svcs_sync(&s);
+    CHECK_EQ_STR(s.svcs[0].vip, "10.43.0.10");
+    char *rules = wf_lm_rules(&s);
+    CHECK(strstr(rules, "-A WEFT-SERVICES -d 10.43.0.10/32 -p tcp --dport 80 -j WEFT-SVC-1") !=
+          NULL);
+    CHECK(strstr(rules, "--probability 0.5000000000 -j WEFT-SEP-2") != NULL);
+    CHECK(strstr(rules, "-A WEFT-SVC-1 -j WEFT-SEP-3") != NULL);
+    CHECK(strstr(rules, "-j DNAT --to-destination 10.42.1.1:8000") != NULL);
+    CHECK(strstr(rules, "-j DNAT --to-destination 10.42.1.2:8000") != NULL);
+    CHECK(strstr(rules, "-s 10.42.1.1/32 -j MARK --set-xmark 0x4000/0x4000") != NULL);
+    CHECK(strstr(rules, "-j SNAT --to-source 10.42.0.1") != NULL);
+    CHECK(strstr(rules, "REJECT") == NULL);
+    free(rules);
+    char *hosts = wf_lm_hosts(&s, "shop");
+    CHECK(strstr(hosts, "10.43.0.10\tweb.shop.svc.cluster.local web.shop.svc web.shop web\n") !=
+          NULL);
+    free(hosts);
+    hosts = wf_lm_hosts(&s, "other");
+    CHECK(strstr(hosts, "10.43.0.10\tweb.shop.svc.cluster.local web.shop.svc web.shop\n") != NULL);
+    free(hosts);
+
+    json_t *want = wf_lm_desired_store(&s);
+    json_t *es = NULL, *o;
+    const char *rel;
+    json_object_foreach (want, rel, o)
+        if (strncmp(rel, "endpointslices/shop/web-", 24) == 0)
+            es = o;
+    CHECK(es != NULL);
+    CHECK_EQ_INT(json_array_size(json_object_get(es, "endpoints")), 2);
+    json_t *port = json_array_get(json_object_get(es, "ports"), 0);
+    CHECK_EQ_INT(json_integer_value(json_object_get(port, "port")), 8000);
+    CHECK_EQ_STR(json_string_value(json_object_get(port, "name")), "http");
+    CHECK(json_object_get(want, "namespaces/shop.json") != NULL);
+    CHECK(json_object_get(want, "serviceaccounts/shop/default.json") != NULL);
+    json_t *svco = json_object_get(want, "services/shop/web.json");
+    CHECK_EQ_STR(json_string_value(wf_lm_path(svco, "spec.clusterIP")), "10.43.0.10");
+    json_decref(want);
+
+    /* No ready endpoint: the VIP is refused in the node's FORWARD chain. */
+    for (size_t i = 0; i < s.npods; i++)
+        s.pods[i]->procs[0].ready = false;
+    rules = wf_lm_rules(&s);
+    CHECK(strstr(rules, "-A FORWARD -d 10.43.0.10/32 -p tcp --dport 80 -j REJECT") != NULL);
+    CHECK(strstr(rules, "DNAT") == NULL);
+    free(rules);
+
+    for (size_t i = 0; i < s.nsvcs; i++)
+        free(s.svcs[i].key);
+    free(s.svcs);
+    wf_lm_ipam_free(&s.svc_ips);
+    json_decref(s.uids);
+    sup_free(&s);
+}
+
 int main(void)
 {
+    WF_RUN(test_publish_shapes);
     WF_RUN(test_deployment);
     WF_RUN(test_statefulset_and_pod);
     return wf_test_done();
