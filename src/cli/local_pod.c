@@ -431,7 +431,7 @@ static int wf_lm_pod_proxy_setup(wf_lm_sup_t *s, wf_lm_pod_t *pod)
     }
 
     wf_lm_proc_t *p = &pod->proxy;
-    memset(p, 0, sizeof(*p));
+    wf_lm_proc_clear(p);
     p->name = strdup(WF_LM_PROXY_CONTAINER);
     wf_lm_strv_t av = {0}, env = {0};
     char *bin;
@@ -723,12 +723,14 @@ void wf_lm_pod_step(wf_lm_sup_t *s, wf_lm_pod_t *pod, double now)
             double grace = json_is_integer(g) ? (double)json_integer_value(g) : 5.0;
             if (grace > WF_LM_GRACE_MAX)
                 grace = WF_LM_GRACE_MAX;
+            /* The apps first; the proxy once they are gone (below), so
+             * their last outbound requests still have it, as with
+             * Kubernetes' native sidecars. */
             for (size_t i = 0; i < pod->nprocs; i++) {
                 pod->procs[i].start_at = 0;
                 wf_lm_proc_signal(&pod->procs[i], SIGTERM);
             }
             pod->proxy.start_at = 0;
-            wf_lm_proc_signal(&pod->proxy, SIGTERM);
             pod->state = WF_LM_POD_STOPPING;
             pod->deadline = now + grace;
         }
@@ -736,7 +738,21 @@ void wf_lm_pod_step(wf_lm_sup_t *s, wf_lm_pod_t *pod, double now)
     case WF_LM_POD_STOPPING:
         if (!wf_lm_pod_any_running(pod)) {
             wf_lm_pod_cleanup(s, pod);
-        } else if (now >= pod->deadline) {
+            return;
+        }
+        if (pod->proxy.pid > 0 && !pod->proxy_stopping) {
+            bool apps = false;
+            for (size_t i = 0; i < pod->nprocs; i++)
+                apps |= pod->procs[i].pid > 0;
+            if (!apps) {
+                wf_lm_proc_signal(&pod->proxy, SIGTERM);
+                pod->proxy_stopping = true;
+                /* Its own drain is WEFT_PROXY_SHUTDOWN_GRACE_PERIOD (5s). */
+                if (pod->deadline < now + 6.0)
+                    pod->deadline = now + 6.0;
+            }
+        }
+        if (now >= pod->deadline) {
             for (size_t i = 0; i < pod->nprocs; i++)
                 wf_lm_proc_signal(&pod->procs[i], SIGKILL);
             wf_lm_proc_signal(&pod->proxy, SIGKILL);

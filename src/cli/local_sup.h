@@ -81,6 +81,7 @@ typedef struct wf_lm_pod {
     char message[256];   /* why the pod is not running ("" if fine) */
     char token_hash[65]; /* tokens/<hash> written for this pod */
     bool internal;       /* the control plane: not published */
+    bool proxy_stopping; /* STOPPING: the proxy got its SIGTERM (after the apps) */
 } wf_lm_pod_t;
 
 typedef struct wf_lm_svc {
