@@ -16,8 +16,8 @@
  *   cp/                 control plane logs
  * Network namespaces are named weft-<tag>-node, weft-<tag>-cp and
  * weft-<tag>-<ns>.<pod> (or weft-<tag>-ip-<a_b_c_d> when that is too long),
- * where <tag> is 4 hex digits of a hash of the state directory's path, so
- * two state directories never share a namespace.
+ * where <tag> is 8 hex digits of a hash (FNV-1a) of the state directory's
+ * path, so two state directories (practically) never share a namespace.
  */
 #ifndef WF_CLI_LOCAL_H
 #define WF_CLI_LOCAL_H
@@ -37,7 +37,7 @@
 
 typedef struct wf_lm_paths {
     char dir[PATH_MAX - 256]; /* absolute state directory */
-    char tag[8];              /* 4 hex digits */
+    char tag[12];             /* 8 hex digits */
     char node[32];            /* node network namespace */
     char cp[32];              /* control plane network namespace */
     char prefix[32];          /* "weft-<tag>-": every namespace we make */

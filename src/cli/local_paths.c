@@ -34,7 +34,7 @@ int wf_lm_paths_init(wf_lm_paths_t *p, const char *dir)
         h ^= (unsigned char)*c;
         h *= 16777619u;
     }
-    snprintf(p->tag, sizeof(p->tag), "%04x", (h ^ (h >> 16)) & 0xffff);
+    snprintf(p->tag, sizeof(p->tag), "%08x", h);
     snprintf(p->prefix, sizeof(p->prefix), "weft-%s-", p->tag);
     snprintf(p->node, sizeof(p->node), "weft-%s-node", p->tag);
     snprintf(p->cp, sizeof(p->cp), "weft-%s-cp", p->tag);

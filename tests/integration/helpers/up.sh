@@ -43,7 +43,7 @@ _up_learn_prefix() {
   [ -n "$UP_PREFIX" ] && return 0
   for f in "$STATE"/pods/*/*/netns; do
     [ -e "$f" ] || continue
-    UP_PREFIX=$(sed -E 's/^(weft-[0-9a-f]{4}-).*/\1/' "$f")
+    UP_PREFIX=$(sed -E 's/^(weft-[0-9a-f]{8}-).*/\1/' "$f")
     return 0
   done
 }
