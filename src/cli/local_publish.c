@@ -703,8 +703,49 @@ static void wf_lm_status(wf_lm_sup_t *s)
     }
 }
 
+/* A fingerprint of everything the published state is made of (pods'
+ * states, readiness, restarts, the applied generation...): the tick skips
+ * the publishing work when it did not change, which keeps an idle
+ * supervisor near 0% CPU. */
+static uint64_t wf_lm_fingerprint(const wf_lm_sup_t *s)
+{
+    uint64_t h = 1469598103934665603ull;
+#define WF_LM_MIX(v)                                                                               \
+    do {                                                                                           \
+        h ^= (uint64_t)(v);                                                                        \
+        h *= 1099511628211ull;                                                                     \
+    } while (0)
+    WF_LM_MIX(s->generation);
+    WF_LM_MIX(s->cp_ready);
+    WF_LM_MIX(s->stopping);
+    WF_LM_MIX(s->rollout_pending);
+    WF_LM_MIX(s->npods);
+    for (size_t k = 0; k < s->npods; k++) {
+        const wf_lm_pod_t *p = s->pods[k];
+        WF_LM_MIX((uintptr_t)p);
+        WF_LM_MIX(p->state);
+        WF_LM_MIX(p->message[0]);
+        for (size_t i = 0; i <= p->nprocs; i++) {
+            const wf_lm_proc_t *c = i < p->nprocs ? &p->procs[i] : &p->proxy;
+            WF_LM_MIX(c->pid);
+            WF_LM_MIX(c->ready);
+            WF_LM_MIX(c->done);
+            WF_LM_MIX(c->restarts);
+            WF_LM_MIX(c->ever_started);
+        }
+        for (const char *m = p->message; *m; m++)
+            WF_LM_MIX(*m);
+    }
+#undef WF_LM_MIX
+    return h;
+}
+
 void wf_lm_publish(wf_lm_sup_t *s)
 {
+    uint64_t fp = wf_lm_fingerprint(s);
+    if (s->published_fp == fp && s->status_written != NULL)
+        return;
+    s->published_fp = fp;
     wf_lm_svcs_sync(s);
     /* Endpoints first (they decide where traffic goes), then names, then
      * the store the controllers read. */

@@ -111,8 +111,9 @@ typedef struct wf_lm_sup {
     json_t *uids;          /* owned: store path -> uid, stable across rewrites */
     bool cgroups;          /* cgroup v2 limits can be enforced */
     char cgroup_root[PATH_MAX];
-    bool stopping;        /* SIGTERM received */
-    bool rollout_pending; /* a Deployment still has pods of an older template */
+    bool stopping;         /* SIGTERM received */
+    uint64_t published_fp; /* wf_lm_publish's fingerprint of the last publish */
+    bool rollout_pending;  /* a Deployment still has pods of an older template */
 } wf_lm_sup_t;
 
 /* local_pod.c: one pod's life. */
