@@ -273,13 +273,21 @@ static char *wf_lm_hosts(wf_lm_sup_t *s, const char *ns)
                     sns, name, sns, same ? " " : "", same ? name : "");
             continue;
         }
-        /* Headless: the ready pods' own addresses. */
+        /* Headless: the ready pods' own addresses, and each pod's own name
+         * under the Service (<pod>.<svc>.<ns>.svc.cluster.local, what a
+         * StatefulSet's serviceName gives its pods in cluster DNS). */
         for (size_t k = 0; k < s->npods; k++) {
             wf_lm_pod_t *p = s->pods[k];
-            if (wf_lm_pod_ready(p) && strcmp(p->ns, sns) == 0 &&
-                wf_lm_selects(wf_lm_path(obj, "spec.selector"), p))
-                fprintf(f, "%s\t%s.%s.svc.cluster.local %s.%s.svc %s.%s%s%s\n", p->ip, name, sns,
-                        name, sns, name, sns, same ? " " : "", same ? name : "");
+            if (!wf_lm_pod_ready(p) || strcmp(p->ns, sns) != 0 ||
+                !wf_lm_selects(wf_lm_path(obj, "spec.selector"), p))
+                continue;
+            fprintf(f, "%s\t%s.%s.svc.cluster.local %s.%s.svc %s.%s%s%s\n", p->ip, name, sns, name,
+                    sns, name, sns, same ? " " : "", same ? name : "");
+            fprintf(f, "%s\t%s.%s.%s.svc.cluster.local %s.%s.%s.svc %s.%s.%s", p->ip, p->name, name,
+                    sns, p->name, name, sns, p->name, name, sns);
+            if (same)
+                fprintf(f, " %s.%s", p->name, name);
+            fputc('\n', f);
         }
     }
     fclose(f);

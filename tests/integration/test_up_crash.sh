@@ -29,6 +29,14 @@ metadata: {name: db}
 spec:
   selector: {app: db}
   ports: [{port: 7000}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db-peers}
+spec:
+  clusterIP: None
+  selector: {app: db}
+  ports: [{port: 7000}]
 YAML
 
 # The trust anchor and issuer come from `weft identity` this time.
@@ -42,6 +50,9 @@ assert_eq "$UP_RC" 0 "weft up -f DIR with the CA files given exits 0"
 cmp -s "$T/ca.crt" "$STATE/identity/ca.crt" || fail "the given trust anchor is not the one in use"
 _ok "the given trust anchor is the one in use"
 assert_eq "$(wf get pods | grep -c '^db-[01] .*2/2 .*Running')" 2 "StatefulSet pods db-0 and db-1 are ready"
+ip0=$(pyq "$STATE/store/pods/default/db-0.json" 'd["status"]["podIP"]')
+assert_eq "$(wf exec db-1 -- getent hosts db-0.db-peers | awk '{print $1}')" "$ip0" "a headless Service names each pod (db-0.db-peers)"
+assert_eq "$(pyq "$STATE/store/services/default/db-peers.json" 'd["spec"]["clusterIP"]')" None "the headless Service has no VIP"
 h=$(pyq "$STATE/store/pods/default/db-0.json" 'd["metadata"]["ownerReferences"][0]["kind"]')
 assert_eq "$h" StatefulSet "db-0 is owned by its StatefulSet"
 env=$(proxy_env db-0) || fail "no proxy found for pod db-0"
