@@ -98,6 +98,12 @@ spec:
   selector: {app: nobody}
   ports: [{port: 80}]
 ---
+apiVersion: v1
+kind: Pod
+metadata: {name: good-a}
+spec:
+  containers: [{name: c, command: [sleep, "600"]}]
+---
 apiVersion: policy.linkerd.io/v1beta3
 kind: Server
 metadata: {name: web-http}
@@ -116,6 +122,7 @@ assert_contains "$err" 'annotation config.linkerd.io/opaque-ports: invalid port 
 assert_contains "$err" "annotation config.linkerd.io/skip-subnets" "skip-subnets /33: warning names the annotation"
 assert_contains "$err" 'Service default/ghost selects no pods (selector {"app":"nobody"})' "a Service selecting nothing is pointed out"
 assert_contains "$err" "Server web-http is stored for the controllers" "an unknown kind is stored, said once"
+assert_contains "$err" "pods/default/good-a is defined more than once; the last one wins" "a duplicate name is pointed out"
 if [ -w /sys/fs/cgroup/cgroup.subtree_control ] && grep -q memory /sys/fs/cgroup/cgroup.subtree_control; then
   cg=$(ls -d /sys/fs/cgroup/weft-*-proxies/default.limited)
   assert_eq "$(cat "$cg/memory.max")" 67108864 "proxy-memory-limit is the proxy's cgroup memory.max"
