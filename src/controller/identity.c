@@ -19,6 +19,15 @@
  * (one thread: no call ever sees half an issuer). A bad new pair is logged
  * and counted, and the current issuer stays.
  *
+ * Transport: Certify carries a bearer token, so it is served over TLS 1.3
+ * only (h2 ALPN). The service certifies itself: at start, when its serving
+ * cert is 70 % through its life, and after every issuer reload it signs a
+ * leaf for its own identity (--identity-name, by default
+ * weft-identity.<cp-ns>.serviceaccount.identity.<cp-ns>.<trust-domain>)
+ * with a key that lives only in this process. Proxies verify that name
+ * against the trust anchors before sending a token. Client certificates are
+ * optional: a proxy asking for its first certificate has none.
+ *
  * Thread: everything runs on the main loop (ctl.h).
  */
 #include "identity.h"
@@ -32,6 +41,10 @@
 #include "grpc/grpc.h"
 #include "identity.pb-c.h"
 #include "tls/cert.h"
+#include "tls/tls_ctx.h"
+#include "tls/tls_io.h"
+
+#include <openssl/pem.h>
 
 #include <openssl/err.h>
 #include <stdio.h>
@@ -95,6 +108,8 @@ typedef struct identity_cfg {
     const char *token_store;
     wf_addr_t addr;
     const char *trust_domain, *cp_ns;
+    const char *identity_name; /* own serving identity; NULL: derived */
+    char identity_name_buf[WF_IDENTITY_NAME_MAX + 1];
     int64_t lifetime_s;
     int64_t skew_s;
 } identity_cfg_t;
@@ -112,6 +127,11 @@ typedef struct identity_svc {
     wf_series_t *expiry;                 /* referenced */
     int64_t expiry_value;                /* what expiry holds now */
     wf_series_t *reload_ok, *reload_err; /* referenced */
+    wf_tls_ctx_t *tls;                   /* owned: serving context */
+    EVP_PKEY *serving_key;               /* owned: never leaves the process */
+    time_t serving_renew_at;             /* when to sign a fresh serving cert */
+    char *anchors_pem;                   /* owned: the trust anchors file, verbatim */
+    size_t anchors_pem_len;
 } identity_svc_t;
 
 /* --- issuer ---------------------------------------------------------------------- */
@@ -220,6 +240,98 @@ static bool issuer_files_changed(identity_svc_t *svc, struct stat *cert, struct 
     return !same_file(cert, &svc->seen_cert) || !same_file(key, &svc->seen_key);
 }
 
+/* --- serving certificate -------------------------------------------------------- */
+
+/* Reads a whole (small) file; *out is malloc'ed and NUL-terminated. */
+static int read_small_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    char *buf = malloc(1 << 20);
+    size_t n = buf != NULL ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    bool big = buf != NULL && n == (1 << 20) - 1 && fgetc(f) != EOF;
+    fclose(f);
+    if (buf == NULL || big) {
+        free(buf);
+        snprintf(err, errlen, "%s: %s", path, big ? "larger than 1 MiB" : "out of memory");
+        return WF_EINVAL;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Signs a leaf for the service's own identity with the current issuer and
+ * installs it (with the issuer chain) in the serving context, creating the
+ * context the first time. */
+static int serving_cert_refresh(identity_svc_t *svc, char *err, size_t errlen)
+{
+    const issuer_t *is = svc->issuer;
+    time_t now = time(NULL);
+    time_t not_after = now + (time_t)svc->cfg.lifetime_s;
+    if (not_after > is->not_after)
+        not_after = is->not_after;
+    wf_cert_spec_t spec = {.kind = WF_CERT_LEAF,
+                           .name = svc->cfg.identity_name,
+                           .not_before = now - (time_t)svc->cfg.skew_s,
+                           .not_after = not_after};
+    X509 *leaf = NULL;
+    int rc = wf_cert_build(&spec, svc->serving_key, sk_X509_value(is->chain, 0), is->key, &leaf,
+                           err, errlen);
+    if (rc != 0)
+        return rc;
+    BIO *b = BIO_new(BIO_s_mem());
+    bool ok = b != NULL && PEM_write_bio_X509(b, leaf);
+    for (int i = 0; ok && i < sk_X509_num(is->chain); i++)
+        ok = PEM_write_bio_X509(b, sk_X509_value(is->chain, i));
+    X509_free(leaf);
+    char *pem = NULL;
+    long pem_len = ok ? BIO_get_mem_data(b, &pem) : 0;
+    const char *why = "out of memory";
+    if (ok && svc->tls == NULL) {
+        static const wf_str_t alpn[] = {{"h2", 2}};
+        wf_tls_ctx_conf_t conf = {
+            .cert_chain_pem = {pem, (size_t)pem_len},
+            .key = svc->serving_key,
+            .trust_pem = {svc->anchors_pem, svc->anchors_pem_len},
+            .alpn = alpn,
+            .alpn_count = 1,
+            .client_auth = WF_TLS_CLIENT_AUTH_OPTIONAL,
+        };
+        svc->tls = wf_tls_ctx_new_server(&conf, &why);
+        ok = svc->tls != NULL;
+    } else if (ok) {
+        ok = wf_tls_ctx_set_cert(svc->tls, (wf_str_t){pem, (size_t)pem_len}, svc->serving_key,
+                                 &why) == 0;
+    }
+    BIO_free(b);
+    ERR_clear_error();
+    if (!ok) {
+        snprintf(err, errlen, "serving certificate for %s: %s", svc->cfg.identity_name, why);
+        return WF_EINVAL;
+    }
+    /* Renew at 70 % of the lifetime, as proxies do. */
+    svc->serving_renew_at = now + (not_after - now) * 7 / 10;
+    return 0;
+}
+
+/* grpc server hook: every accepted connection is TLS. */
+static wf_io_t *serving_wrap(void *arg, wf_io_t *sock)
+{
+    identity_svc_t *svc = arg;
+    const char *why = "no serving context";
+    wf_io_t *io = svc->tls != NULL ? wf_tls_io_new_server(svc->tls, sock, &why) : NULL;
+    if (io == NULL) {
+        wf_log_warn("cannot start TLS on an accepted connection: %s", why);
+        wf_io_destroy(sock);
+    }
+    return io;
+}
+
 static void reload_timer_cb(wf_loop_t *loop, wf_timer_t *t)
 {
     identity_svc_t *svc = wf_container_of(t, identity_svc_t, reload_timer);
@@ -246,7 +358,13 @@ static void reload_timer_cb(wf_loop_t *loop, wf_timer_t *t)
             wf_counter_add(svc->reload_ok, 1);
             wf_log_info("issuer reloaded from %s (valid until %s; previous until %s)",
                         svc->cfg.issuer_cert, s, old);
+            svc->serving_renew_at = 0; /* re-sign the serving cert under the new issuer */
         }
+    }
+    if (time(NULL) >= svc->serving_renew_at) {
+        char err[512];
+        if (serving_cert_refresh(svc, err, sizeof(err)) != 0)
+            wf_log_error("cannot renew the serving certificate: %s", err);
     }
     if (!svc->ctl.draining)
         wf_timer_start(loop, t, IDENTITY_RELOAD_CHECK_MS);
@@ -406,6 +524,8 @@ static const char identity_usage[] =
     "  --addr ADDR                 gRPC listen address (default 0.0.0.0:8080)\n"
     "  --trust-domain NAME         trust domain (default cluster.local)\n"
     "  --control-plane-ns NAME     control plane namespace in identities (default linkerd)\n"
+    "  --identity-name NAME        this service's own TLS identity (default\n"
+    "                              weft-identity.<cp-ns>.serviceaccount.identity.<cp-ns>.<domain>)\n"
     "  --issuance-lifetime D       leaf certificate lifetime (default 24h)\n"
     "  --clock-skew-allowance D    leaf notBefore is this far in the past (default 20s)\n"
     "  --token-verifier KIND       local (default); kubernetes is not available yet\n"
@@ -424,6 +544,7 @@ enum {
     OPT_SKEW,
     OPT_TOKEN_VERIFIER,
     OPT_TOKEN_STORE,
+    OPT_IDENTITY_NAME,
 };
 
 static int usage_error(const char *fmt, const char *a, const char *b)
@@ -469,6 +590,7 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, identity_cfg
         {"clock-skew-allowance", required_argument, NULL, OPT_SKEW},
         {"token-verifier", required_argument, NULL, OPT_TOKEN_VERIFIER},
         {"token-store", required_argument, NULL, OPT_TOKEN_STORE},
+        {"identity-name", required_argument, NULL, OPT_IDENTITY_NAME},
         WF_CTL_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -499,6 +621,11 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, identity_cfg
             break;
         case OPT_TOKEN_VERIFIER:
             verifier = optarg;
+            break;
+        case OPT_IDENTITY_NAME:
+            if (!is_dns_name(optarg))
+                return usage_error("--identity-name: \"%s\" is not a DNS name%s", optarg, "");
+            cfg->identity_name = optarg;
             break;
         case OPT_ADDR:
             if (wf_addr_parse(&cfg->addr, wf_str_from(optarg)) != 0)
@@ -561,6 +688,15 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, identity_cfg
     if (cfg->token_store == NULL)
         return usage_error("missing required flag %s (the local token verifier needs it)%s",
                            "--token-store", "");
+    if (cfg->identity_name == NULL) {
+        int n = snprintf(cfg->identity_name_buf, sizeof(cfg->identity_name_buf),
+                         "weft-identity.%s.serviceaccount.identity.%s.%s", cfg->cp_ns, cfg->cp_ns,
+                         cfg->trust_domain);
+        if (n < 0 || (size_t)n >= sizeof(cfg->identity_name_buf))
+            return usage_error("the derived identity name is too long (%s, %s)", cfg->cp_ns,
+                               cfg->trust_domain);
+        cfg->identity_name = cfg->identity_name_buf;
+    }
     return 0;
 }
 
@@ -579,6 +715,15 @@ static int identity_start(identity_svc_t *svc, char *err, size_t errlen)
         return rc;
     if ((rc = wf_token_local_new(svc->cfg.token_store, &svc->verifier, err, errlen)) != 0)
         return rc;
+    if ((rc = read_small_file(svc->cfg.trust_anchors, &svc->anchors_pem, &svc->anchors_pem_len,
+                              err, errlen)) != 0)
+        return rc;
+    if ((rc = wf_cert_key_generate(&svc->serving_key)) != 0) {
+        snprintf(err, errlen, "cannot generate the serving key");
+        return rc;
+    }
+    if ((rc = serving_cert_refresh(svc, err, errlen)) != 0)
+        return rc;
 
     wf_metrics_register(&fam_certify);
     wf_metrics_register(&fam_issuer_expiry);
@@ -596,6 +741,8 @@ static int identity_start(identity_svc_t *svc, char *err, size_t errlen)
 
     wf_grpc_server_init(&svc->grpc, &svc->ctl.loop, identity_methods,
                         WF_ARRAY_LEN(identity_methods), NULL);
+    svc->grpc.wrap = serving_wrap;
+    svc->grpc.wrap_arg = svc;
     if ((rc = wf_grpc_server_listen(&svc->grpc, &svc->cfg.addr)) != 0) {
         char a[WF_ADDR_STRLEN];
         wf_addr_format(&svc->cfg.addr, a, sizeof(a));
@@ -621,6 +768,9 @@ static void identity_destroy(identity_svc_t *svc)
     wf_token_verifier_free(svc->verifier);
     issuer_free(svc->issuer);
     sk_X509_pop_free(svc->anchors, X509_free);
+    wf_tls_ctx_unref(svc->tls);
+    EVP_PKEY_free(svc->serving_key);
+    free(svc->anchors_pem);
 }
 
 int wf_identity_main(int argc, char **argv)
@@ -657,10 +807,10 @@ int wf_identity_main(int argc, char **argv)
         wf_addr_format(&svc->ctl.cfg.admin_addr, ad, sizeof(ad));
         fmt_time(svc->issuer->not_after, until, sizeof(until));
         svc->ctl.ready = true;
-        wf_log_info("weft-controller %s identity serving on %s (admin %s); trust domain %s, "
-                    "control plane ns %s, issuer %s valid until %s",
-                    WEFT_VERSION, a, ad, svc->cfg.trust_domain, svc->cfg.cp_ns,
-                    svc->cfg.issuer_cert, until);
+        wf_log_info("weft-controller %s identity serving on %s as %s (TLS 1.3; admin %s); "
+                    "trust domain %s, control plane ns %s, issuer %s valid until %s",
+                    WEFT_VERSION, a, svc->cfg.identity_name, ad, svc->cfg.trust_domain,
+                    svc->cfg.cp_ns, svc->cfg.issuer_cert, until);
         wf_ctl_run(&svc->ctl);
         wf_log_info("drained; exiting");
     }

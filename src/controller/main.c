@@ -3,6 +3,7 @@
  * one subcommand each (Linkerd runs identity, destination and the proxy
  * injector as separate Deployments; so do we, from this one image).
  */
+#include "destination.h"
 #include "identity.h"
 
 #include "ctl.h"
@@ -16,10 +17,12 @@ typedef struct subcommand {
     int (*main)(int argc, char **argv); /* argv[0] is the subcommand's name */
 } subcommand_t;
 
-/* destination and the proxy injector join this table when they land. */
+/* The proxy injector joins this table when it lands. */
 static const subcommand_t subcommands[] = {
     {"identity", "serve Identity.Certify: sign workload certificates (port 8080)",
      wf_identity_main},
+    {"destination", "serve Destination.Get/GetProfile: discovery from cluster state (port 8086)",
+     wf_destination_main},
 };
 
 static void usage(FILE *f)

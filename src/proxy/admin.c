@@ -10,6 +10,7 @@
  * connections is capped.
  */
 #include "admin.h"
+#include "identity.h"
 
 #include "core/log.h"
 #include "core/time.h"
@@ -135,7 +136,8 @@ static void route(admin_conn_t *c, const wf_h1_msg_t *m, wf_str_t body)
         if (!get)
             return respond(c, 405, "Method Not Allowed", "text/plain", "allow: GET\r\n",
                            "method not allowed\n", 19);
-        if (atomic_load(&proxy->ready) && !atomic_load(&proxy->draining))
+        if (atomic_load(&proxy->ready) && !atomic_load(&proxy->draining) &&
+            (proxy->identity == NULL || wf_identity_ready(proxy->identity)))
             return respond_text(c, 200, "OK", "ready\n");
         return respond_text(c, 503, "Service Unavailable", "not ready\n");
     }

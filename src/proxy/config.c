@@ -21,6 +21,8 @@ typedef enum {
     T_LOG,
     T_LOG_FORMAT,
     T_POLICY,
+    T_STR,  /* any non-empty string, borrowed from the environment */
+    T_NAME, /* a DNS-like name (identities) */
 } var_type_t;
 
 typedef struct var {
@@ -62,7 +64,32 @@ static const var_t vars[] = {
     {"BUFFER_SIZE", T_UINT, OFF(buffer_size), "16384", 16384, 1 << 20},
     {"MAX_CONNECTIONS", T_UINT, OFF(max_connections), "100000", 1, 10000000},
     {"INBOUND_DEFAULT_POLICY", T_POLICY, OFF(inbound_default_policy), "all-unauthenticated", 0, 0},
+    {"IDENTITY_DISABLED", T_BOOL, OFF(identity_disabled), "false", 0, 0},
+    {"IDENTITY_TRUST_ANCHORS", T_STR, OFF(identity_trust_anchors), NULL, 0, 0},
+    {"IDENTITY_TOKEN_FILE", T_STR, OFF(identity_token_file), NULL, 0, 0},
+    {"IDENTITY_SVC_ADDR", T_STR, OFF(identity_svc_addr), NULL, 0, 0},
+    {"IDENTITY_SVC_NAME", T_NAME, OFF(identity_svc_name), NULL, 0, 0},
+    {"IDENTITY_LOCAL_NAME", T_NAME, OFF(identity_local_name), NULL, 0, 0},
+    {"DESTINATION_SVC_ADDR", T_STR, OFF(destination_svc_addr), NULL, 0, 0},
+    {"DESTINATION_SVC_NAME", T_NAME, OFF(destination_svc_name), NULL, 0, 0},
+    {"DESTINATION_CONTEXT", T_STR, OFF(destination_context), NULL, 0, 0},
 };
+
+/* A DNS-like name: 1..253 octets of [a-z0-9-.], no empty label. */
+static bool is_dns_like(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 253 || s[0] == '.' || s[n - 1] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                  (c == '.' && s[i + 1] != '.');
+        if (!ok)
+            return false;
+    }
+    return true;
+}
 
 /* Looks NAME up in env; returns its value or NULL. */
 static const char *env_get(char *const *env, const char *name)
@@ -204,6 +231,20 @@ static int parse_var(const var_t *v, const char *val, wf_proxy_config_t *cfg, ch
                  "cluster-unauthenticated, deny, audit)");
         return WF_EINVAL;
     }
+    case T_STR:
+        if (*val == '\0') {
+            snprintf(err, errlen, "must not be empty");
+            return WF_EINVAL;
+        }
+        *(const char **)field = val;
+        return 0;
+    case T_NAME:
+        if (!is_dns_like(val)) {
+            snprintf(err, errlen, "not a DNS-like name (lower-case letters, digits, '-', '.')");
+            return WF_EINVAL;
+        }
+        *(const char **)field = val;
+        return 0;
     }
     return WF_EINVAL;
 }
@@ -220,12 +261,40 @@ int wf_proxy_config_load(wf_proxy_config_t *cfg, char *const *env, char *errbuf,
         bool given = val != NULL;
         if (!given)
             val = v->def;
+        if (val == NULL)
+            continue; /* optional, unset */
         char err[256];
         int rc = parse_var(v, val, cfg, err, sizeof(err));
         if (rc != 0) {
-            snprintf(errbuf, errlen, "%s=\"%s\": %s", name, val, err);
+            /* Values can be long (PEM): quote a bounded prefix. */
+            snprintf(errbuf, errlen, "%s=\"%.64s%s\": %s", name, val, strlen(val) > 64 ? "..." : "",
+                     err);
             return rc;
         }
+    }
+    if (wf_proxy_identity_enabled(cfg)) {
+        static const struct {
+            const char *name;
+            size_t off;
+        } need[] = {{"IDENTITY_TOKEN_FILE", OFF(identity_token_file)},
+                    {"IDENTITY_SVC_ADDR", OFF(identity_svc_addr)},
+                    {"IDENTITY_SVC_NAME", OFF(identity_svc_name)},
+                    {"IDENTITY_LOCAL_NAME", OFF(identity_local_name)}};
+        for (size_t i = 0; i < WF_ARRAY_LEN(need); i++) {
+            if (*(const char **)((char *)cfg + need[i].off) == NULL) {
+                snprintf(errbuf, errlen,
+                         PREFIX "%s is required when " PREFIX "IDENTITY_TRUST_ANCHORS is set "
+                                "(or set " PREFIX "IDENTITY_DISABLED=true)",
+                         need[i].name);
+                return WF_EINVAL;
+            }
+        }
+    } else if (!cfg->identity_disabled && cfg->identity_local_name != NULL) {
+        snprintf(errbuf, errlen,
+                 PREFIX "IDENTITY_LOCAL_NAME is set but " PREFIX "IDENTITY_TRUST_ANCHORS is not: "
+                        "identity needs the trust anchors (or set " PREFIX
+                        "IDENTITY_DISABLED=true)");
+        return WF_EINVAL;
     }
     cfg->ipv6_defaults = env_get(env, PREFIX "INBOUND_LISTEN_ADDR") == NULL &&
                          env_get(env, PREFIX "OUTBOUND_LISTEN_ADDRS") == NULL;

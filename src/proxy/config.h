@@ -46,7 +46,28 @@ typedef struct wf_proxy_config {
     uint32_t buffer_size;           /* bytes per relay buffer */
     uint32_t max_connections;       /* per worker; accept pauses beyond */
     char inbound_default_policy[32];
+
+    /* Workload identity (identity.h). Strings borrow from the environment
+     * and are NULL when unset. Identity is on when the trust anchors are
+     * given and IDENTITY_DISABLED is not true; the other four are then
+     * required. */
+    bool identity_disabled;
+    const char *identity_trust_anchors; /* PEM, one or more anchors */
+    const char *identity_token_file;    /* re-read on every Certify */
+    const char *identity_svc_addr;      /* host:port of the identity service */
+    const char *identity_svc_name;      /* the identity service's own identity */
+    const char *identity_local_name;    /* ours: <sa>.<ns>.serviceaccount.identity.<cp>.<td> */
+
+    /* Discovery (discovery.h): off when the address is unset. */
+    const char *destination_svc_addr;   /* host:port of the destination service */
+    const char *destination_svc_name;   /* its identity (for when it serves mTLS) */
+    const char *destination_context;    /* JSON sent as context_token */
 } wf_proxy_config_t;
+
+static inline bool wf_proxy_identity_enabled(const wf_proxy_config_t *cfg)
+{
+    return cfg->identity_trust_anchors != NULL && !cfg->identity_disabled;
+}
 
 /*
  * Fills cfg from the environment (`env` is a NULL-terminated environ-style

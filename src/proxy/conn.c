@@ -13,6 +13,12 @@
  */
 #include "conn.h"
 #include "http_metrics.h"
+#include "discovery.h"
+#include "identity.h"
+#include "transport_header.h"
+
+#include "tls/client_hello.h"
+#include "tls/tls_ctx.h"
 
 #include "core/log.h"
 #include "core/time.h"
@@ -25,6 +31,7 @@
 #define conn_close wf_pconn_close
 static void server_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events);
 static void conn_connect(wf_pconn_t *c);
+static void conn_begin(wf_pconn_t *c);
 
 static wf_loop_t *conn_loop(wf_pconn_t *c)
 {
@@ -46,10 +53,35 @@ static void conn_pump(wf_pconn_t *c)
         conn_close(c, rc);
 }
 
+/* Counts the accepted end as open, with the TLS labels it turned out to
+ * have. Inbound waits until detection (and mTLS termination) has decided,
+ * so a connection is counted once, under the right labels. */
+static void conn_open_client_metrics(wf_pconn_t *c)
+{
+    if (c->client.metrics.labels_len != 0)
+        return;
+    const wf_proxy_config_t *cfg = &c->worker->proxy->cfg;
+    const bool in = c->side->dir == WF_DIR_INBOUND;
+    wf_tcp_labels_t l = {
+        .direction = c->side->name,
+        .peer = "src",
+        .target = &c->orig_dst,
+        .tls = c->tls ? "true" : "no_identity",
+        .no_tls_reason = c->tls ? NULL : in ? "no_tls_from_remote" : "loopback",
+        .client_id = wf_pconn_client_id(c),
+        .srv_name = in ? cfg->inbound_default_policy : NULL,
+    };
+    wf_tcp_metrics_open(c->worker->metrics, &c->client.metrics, &l);
+    wf_tcp_metrics_read(&c->client.metrics, c->detect_bytes);
+    c->detect_bytes = 0;
+}
+
 /* Detection done (or skipped): decide and connect. */
 static void conn_detected(wf_pconn_t *c, wf_proto_t proto)
 {
     c->proto = proto;
+    c->tls_peek = false;
+    conn_open_client_metrics(c);
     if (wf_log_enabled(WF_LOG_DEBUG)) {
         char dst[WF_ADDR_STRLEN];
         wf_addr_format(&c->orig_dst, dst, sizeof(dst));
@@ -74,6 +106,133 @@ static void conn_detected(wf_pconn_t *c, wf_proto_t proto)
     conn_connect(c);
 }
 
+static void conn_detect(wf_pconn_t *c);
+
+/* Inbound: drives the mTLS handshake; on success detection starts again on
+ * the decrypted stream. */
+static void conn_tls_handshake(wf_pconn_t *c)
+{
+    int rc = wf_tls_handshake(c->client.io);
+    if (rc == WF_EAGAIN)
+        return; /* the next event on the socket drives it on */
+    wf_worker_t *w = c->worker;
+    if (rc != 0) {
+        char src[WF_ADDR_STRLEN] = "?";
+        wf_addr_t peer;
+        if (wf_peer_addr(c->client.io->fd, &peer) == 0)
+            wf_addr_format(&peer, src, sizeof(src));
+        const char *why = wf_tls_io_reason(c->client.io);
+        wf_log_info("inbound: mTLS handshake from %s failed: %s", src, why ? why : wf_strerror(rc));
+        wf_tcp_metrics_error(w->metrics, c->side->name, "tls_handshake_failed", w->loop.now);
+        conn_close(c, rc);
+        return;
+    }
+    wf_str_t id = wf_tls_io_peer_id(c->client.io);
+    c->tls = true;
+    c->client_id_len = (uint8_t)WF_MIN(id.len, (size_t)WF_TLS_ID_MAX);
+    if (c->client_id_len > 0)
+        memcpy(c->client_id, id.ptr, c->client_id_len);
+    c->client_id[c->client_id_len] = '\0';
+    /* What the client sent after its Finished may already sit decrypted
+     * in the TLS layer, where no edge will announce it. */
+    c->client.flags |= WF_END_F_READABLE | WF_END_F_WRITABLE;
+    c->state = c->direct ? PC_TRANSPORT : PC_DETECT;
+    wf_timer_stop(&w->loop, &c->timer);
+    wf_timer_start(&w->loop, &c->timer, c->side->detect_timeout_ms);
+    conn_detect(c);
+}
+
+/* Direct mTLS connection: the buffer holds the start of the decrypted
+ * stream. True once the transport header is consumed and the connection
+ * moved on (or was closed). */
+static bool conn_transport_header(wf_pconn_t *c)
+{
+    wf_flow_t *f = &c->relay.ab;
+    wf_transport_header_t h;
+    int n = wf_th_parse((const uint8_t *)wf_buf_readp(&f->buf), wf_buf_len(&f->buf), &h);
+    if (n == 0 && wf_buf_len(&f->buf) < WF_TH_MAX_LEN)
+        return false;
+    if (n <= 0) {
+        wf_log_info("inbound: mTLS connection to the proxy port without a valid transport header");
+        wf_tcp_metrics_error(c->worker->metrics, c->side->name, "transport_header", c->worker->loop.now);
+        conn_close(c, WF_EPROTO);
+        return true;
+    }
+    wf_buf_consume(&f->buf, &c->worker->pool, (size_t)n);
+    wf_addr_set_port(&c->orig_dst, h.port);
+    if (h.opaque) {
+        conn_detected(c, WF_PROTO_OPAQUE);
+        return true;
+    }
+    c->state = PC_DETECT;
+    wf_proto_t p = wf_buf_len(&f->buf) > 0
+                       ? wf_detect((const uint8_t *)wf_buf_readp(&f->buf), wf_buf_len(&f->buf))
+                       : WF_PROTO_UNKNOWN;
+    if (p != WF_PROTO_UNKNOWN)
+        conn_detected(c, p);
+    else
+        conn_detect(c);
+    return true;
+}
+
+/* Inbound TLS whose SNI is our identity: put the bytes read so far back in
+ * front of the socket and stack TLS on top. */
+static void conn_tls_start(wf_pconn_t *c)
+{
+    wf_worker_t *w = c->worker;
+    wf_flow_t *f = &c->relay.ab;
+    wf_tls_ctx_t *ctx = wf_worker_tls_server(w);
+    if (ctx == NULL) {
+        /* Mesh mTLS for us, but no certificate yet (not ready): nothing
+         * good can come of passing it to the app. */
+        wf_log_info("inbound: mTLS connection before the proxy holds a certificate; refused");
+        wf_tcp_metrics_error(w->metrics, c->side->name, "tls_no_identity", w->loop.now);
+        conn_close(c, WF_ECLOSED);
+        return;
+    }
+    wf_io_t *pre = wf_io_prefix_new(c->client.io, wf_buf_readp(&f->buf), wf_buf_len(&f->buf));
+    if (pre == NULL) {
+        conn_close(c, WF_ENOMEM);
+        return;
+    }
+    wf_buf_consume(&f->buf, &w->pool, wf_buf_len(&f->buf));
+    wf_buf_release(&f->buf, &w->pool);
+    c->client.io = pre;
+    const char *why = NULL;
+    wf_io_t *tls = wf_tls_io_new_server(ctx, pre, &why);
+    if (tls == NULL) {
+        wf_log_warn("inbound: cannot start TLS: %s", why);
+        conn_close(c, WF_ENOMEM);
+        return;
+    }
+    c->client.io = tls;
+    c->state = PC_TLS;
+    conn_tls_handshake(c);
+}
+
+/* While peeking: is the ClientHello complete, and is it for us? */
+static bool conn_tls_peek(wf_pconn_t *c)
+{
+    wf_flow_t *f = &c->relay.ab;
+    wf_str_t sni;
+    wf_ch_result_t r =
+        wf_client_hello_sni((const uint8_t *)wf_buf_readp(&f->buf), wf_buf_len(&f->buf), &sni);
+    if (r == WF_CH_INCOMPLETE && wf_buf_space(&f->buf) > 0)
+        return false;
+    wf_str_t me = wf_identity_local_name(c->worker->proxy->identity);
+    if (r == WF_CH_OK && wf_str_eq(sni, me)) {
+        c->tls_peek = false;
+        conn_tls_start(c);
+    } else if (c->direct) {
+        conn_close(c, WF_EPROTO); /* our own port: only mesh mTLS for us */
+    } else {
+        /* Someone else's TLS (or a ClientHello too big to hold): the
+         * application terminates it. */
+        conn_detected(c, WF_PROTO_TLS);
+    }
+    return true;
+}
+
 static void conn_detect(wf_pconn_t *c)
 {
     wf_flow_t *f = &c->relay.ab;
@@ -82,15 +241,42 @@ static void conn_detect(wf_pconn_t *c)
         if (space < 0)
             return; /* out of buffers: wait for the next event */
         size_t have = wf_buf_len(&f->buf);
-        size_t want = WF_DETECT_MAX_BYTES - have;
+        size_t want = c->tls_peek ? WF_MIN((size_t)space, WF_CH_MAX_RECORD - have)
+                                  : WF_DETECT_MAX_BYTES - have;
         c->client.io->flags &= ~WF_IO_F_DRAINED;
         ssize_t n = wf_io_recv(c->client.io, wf_buf_writep(&f->buf), want);
         if (n > 0) {
             wf_buf_produced(&f->buf, (size_t)n);
-            wf_tcp_metrics_read(&c->client.metrics, (size_t)n);
+            if (c->client.metrics.labels_len != 0)
+                wf_tcp_metrics_read(&c->client.metrics, (size_t)n);
+            else
+                c->detect_bytes += (uint32_t)n;
             if (c->client.io->flags & WF_IO_F_DRAINED)
                 c->client.flags &= ~WF_END_F_READABLE;
+            if (c->tls_peek) {
+                if (conn_tls_peek(c))
+                    return;
+                continue;
+            }
+            if (c->state == PC_TRANSPORT) {
+                if (conn_transport_header(c))
+                    return;
+                continue;
+            }
             wf_proto_t p = wf_detect((const uint8_t *)wf_buf_readp(&f->buf), wf_buf_len(&f->buf));
+            /* Inbound TLS may be mesh mTLS for us: read its whole
+             * ClientHello to see the server name it asks for. */
+            if (c->direct && !c->tls && p != WF_PROTO_TLS && p != WF_PROTO_UNKNOWN) {
+                conn_close(c, WF_EPROTO); /* our own port: only mesh mTLS */
+                return;
+            }
+            if (p == WF_PROTO_TLS && c->side->dir == WF_DIR_INBOUND && !c->tls &&
+                c->worker->proxy->identity != NULL) {
+                c->tls_peek = true;
+                if (conn_tls_peek(c))
+                    return;
+                continue;
+            }
             if (p != WF_PROTO_UNKNOWN) {
                 conn_detected(c, p);
                 return;
@@ -125,6 +311,10 @@ static void client_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
     wf_end_on_events(&c->client, events);
     if (c->state == PC_DETECT)
         conn_detect(c);
+    else if (c->state == PC_TLS)
+        conn_tls_handshake(c);
+    else if (c->state == PC_TRANSPORT)
+        conn_detect(c);
     else if (c->state == PC_RELAY)
         conn_pump(c);
     else if (c->state == PC_HTTP1)
@@ -146,7 +336,18 @@ void wf_pconn_relay_start(wf_pconn_t *c)
 
 static void conn_relay_start(wf_pconn_t *c)
 {
-    wf_upstream_metrics_open(c->worker, c->side, &c->server, &c->target);
+    if (c->mesh) {
+        wf_tcp_labels_t l = {
+            .direction = c->side->name,
+            .peer = "dst",
+            .target = &c->target,
+            .tls = "true",
+            .server_id = {c->server_id, c->server_id_len},
+        };
+        wf_tcp_metrics_open(c->worker->metrics, &c->server.metrics, &l);
+    } else {
+        wf_upstream_metrics_open(c->worker, c->side, &c->server, &c->target);
+    }
     wf_pconn_relay_start(c);
 }
 
@@ -180,6 +381,25 @@ static void timer_cb(wf_loop_t *loop, wf_timer_t *t)
                      c->side->name, (unsigned long long)c->side->detect_timeout_ms);
         conn_detected(c, WF_PROTO_OPAQUE);
         break;
+    case PC_DISCOVER:
+        /* No answer in time (the control plane is away and this target was
+         * never resolved): forward to where the app meant to go. */
+        wf_log_info("outbound: no discovery answer in %llums; forwarding to the original "
+                    "destination",
+                    (unsigned long long)c->side->detect_timeout_ms);
+        conn_begin(c);
+        break;
+    case PC_TRANSPORT:
+        wf_tcp_metrics_error(c->worker->metrics, c->side->name, "transport_header", loop->now);
+        conn_close(c, WF_ETIMEDOUT);
+        break;
+    case PC_TLS:
+        wf_log_info("inbound: mTLS handshake timed out after %llums",
+                    (unsigned long long)c->side->detect_timeout_ms);
+        wf_tcp_metrics_error(c->worker->metrics, c->side->name, "tls_handshake_timeout",
+                             loop->now);
+        conn_close(c, WF_ETIMEDOUT);
+        break;
     case PC_CONNECT:
         wf_tcp_metrics_error(c->worker->metrics, c->side->name, "connect_timeout", loop->now);
         conn_close(c, WF_ETIMEDOUT);
@@ -204,6 +424,90 @@ static void timer_cb(wf_loop_t *loop, wf_timer_t *t)
     }
 }
 
+/* Outbound to a meshed endpoint: TLS to its proxy (SNI and verified
+ * identity = the one discovery gave), the transport header first. */
+static int conn_mesh_wrap(wf_pconn_t *c)
+{
+    wf_worker_t *w = c->worker;
+    const char *why = NULL;
+    wf_io_t *tls = wf_tls_io_new_client(wf_worker_tls_client(w), c->server.io,
+                                        (wf_str_t){c->server_id, c->server_id_len}, &why);
+    if (tls == NULL) {
+        wf_log_warn("outbound: cannot start mTLS: %s", why);
+        conn_close(c, WF_ENOMEM);
+        return WF_ENOMEM;
+    }
+    c->server.io = tls;
+    wf_flow_t *f = &c->relay.ab;
+    if (wf_buf_reserve(&f->buf, &w->pool) < WF_TH_MAX_LEN || wf_buf_len(&f->buf) != 0) {
+        conn_close(c, WF_ENOMEM);
+        return WF_ENOMEM;
+    }
+    wf_transport_header_t h = {.port = c->mesh_app_port, .opaque = c->mesh_opaque};
+    wf_buf_produced(&f->buf, wf_th_encode(&h, (uint8_t *)wf_buf_writep(&f->buf)));
+    return 0;
+}
+
+/* Detection (or not, on opaque ports) and what follows: the path every
+ * connection takes unless it is tunnelled to a meshed endpoint. */
+static void conn_begin(wf_pconn_t *c)
+{
+    wf_worker_t *w = c->worker;
+    wf_timer_stop(&w->loop, &c->timer);
+    if (wf_portset_has(c->side->opaque_ports, wf_addr_port(&c->orig_dst))) {
+        conn_detected(c, WF_PROTO_OPAQUE);
+    } else {
+        c->state = PC_DETECT;
+        wf_timer_start(&w->loop, &c->timer, c->side->detect_timeout_ms);
+    }
+}
+
+/* Outbound with discovery: where does this connection go? */
+static void conn_discover(wf_pconn_t *c)
+{
+    wf_worker_t *w = c->worker;
+    wf_dst_pick_t pick;
+    switch (wf_discovery_pick(w->proxy->discovery, &c->orig_dst, w->id, &pick)) {
+    case WF_DST_PENDING:
+        if (c->state != PC_DISCOVER) {
+            c->state = PC_DISCOVER;
+            wf_timer_start(&w->loop, &c->timer, c->side->detect_timeout_ms);
+        }
+        return;
+    case WF_DST_NO_ENDPOINTS: {
+        char dst[WF_ADDR_STRLEN];
+        wf_addr_format(&c->orig_dst, dst, sizeof(dst));
+        wf_log_info("outbound: %s has no ready endpoints; connection refused", dst);
+        wf_tcp_metrics_error(w->metrics, c->side->name, "no_endpoints", w->loop.now);
+        conn_close(c, WF_ECLOSED);
+        return;
+    }
+    case WF_DST_MESHED:
+        if (wf_worker_tls_client(w) != NULL) {
+            c->mesh = true;
+            c->mesh_opaque = pick.opaque;
+            c->mesh_app_port = pick.app_port;
+            c->target = pick.addr;
+            c->server_id_len = (uint8_t)strlen(pick.identity);
+            memcpy(c->server_id, pick.identity, c->server_id_len + 1);
+            wf_timer_stop(&w->loop, &c->timer);
+            conn_connect(c);
+            return;
+        }
+        /* No certificate yet: we cannot prove who we are; go as is. */
+        break;
+    case WF_DST_FORWARD:
+        break;
+    }
+    conn_begin(c);
+}
+
+void wf_pconn_discovered(wf_pconn_t *c)
+{
+    if (c->state == PC_DISCOVER)
+        conn_discover(c);
+}
+
 static void conn_connect(wf_pconn_t *c)
 {
     c->state = PC_CONNECT;
@@ -211,7 +515,7 @@ static void conn_connect(wf_pconn_t *c)
     if (c->side->dir == WF_DIR_INBOUND) {
         /* Inbound goes to the application on loopback, same port. */
         wf_addr_loopback4(&c->target, wf_addr_port(&c->orig_dst));
-    } else {
+    } else if (!c->mesh) {
         c->target = c->orig_dst;
     }
     int fd;
@@ -228,6 +532,8 @@ static void conn_connect(wf_pconn_t *c)
         conn_close(c, WF_ENOMEM);
         return;
     }
+    if (c->mesh && conn_mesh_wrap(c) != 0)
+        return;
     wf_watch_init(&c->server.watch, fd, server_cb);
     err = wf_watch_start(conn_loop(c), &c->server.watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
     if (err != 0) {
@@ -247,6 +553,10 @@ void wf_pconn_close(wf_pconn_t *c, int err)
         wf_addr_format(&c->orig_dst, dst, sizeof(dst));
         wf_log_debug("%s connection to %s closed: %s", c->side->name, dst, wf_strerror(err));
     }
+    /* Count even connections that ended before detection decided. */
+    if (c->client.metrics.labels_len == 0 && c->client.io != NULL &&
+        (c->detect_bytes > 0 || c->state == PC_TLS))
+        conn_open_client_metrics(c);
     c->state = PC_CLOSED;
     wf_timer_stop(&w->loop, &c->timer);
     wf_end_close(&c->client, &w->loop, w->metrics, err, err != 0);
@@ -294,8 +604,12 @@ void wf_pconn_accept(wf_worker_t *w, const wf_side_t *side, int fd, const wf_add
     /* Without a redirect the "original" destination is our own listener: a
      * client connected to the proxy port directly, and there is nowhere
      * to forward it (and forwarding to ourselves would loop). */
+    /* Inbound, a connection to our own port is a meshed peer's tunnel
+     * (mTLS + transport header) when identity is on. */
+    bool direct = err == 0 && side->dir == WF_DIR_INBOUND &&
+                  wf_addr_port(&orig) == wf_addr_port(local) && w->proxy->identity != NULL;
     if (err != 0 || wf_addr_port(&orig) == 0 ||
-        (wf_addr_port(&orig) == wf_addr_port(local) &&
+        (!direct && wf_addr_port(&orig) == wf_addr_port(local) &&
          (side->dir == WF_DIR_INBOUND || wf_addr_is_loopback(&orig)))) {
         wf_tcp_metrics_error(w->metrics, side->name, "no_original_dst", w->loop.now);
         refuse(fd);
@@ -314,6 +628,7 @@ void wf_pconn_accept(wf_worker_t *w, const wf_side_t *side, int fd, const wf_add
     c->worker = w;
     c->side = side;
     c->orig_dst = orig;
+    c->direct = direct;
     c->client.io = io;
     c->relay.a = &c->client;
     c->relay.b = &c->server;
@@ -325,16 +640,10 @@ void wf_pconn_accept(wf_worker_t *w, const wf_side_t *side, int fd, const wf_add
     w->conns = c;
     w->nconns++;
 
-    const bool in = side->dir == WF_DIR_INBOUND;
-    wf_tcp_labels_t l = {
-        .direction = side->name,
-        .peer = "src",
-        .target = &orig,
-        .tls = "no_identity",
-        .no_tls_reason = in ? "no_tls_from_remote" : "loopback",
-        .srv_name = in ? cfg->inbound_default_policy : NULL,
-    };
-    wf_tcp_metrics_open(w->metrics, &c->client.metrics, &l);
+    /* Outbound clients are the local app (loopback): labelled at once.
+     * Inbound ones once detection knows whether they speak mTLS. */
+    if (side->dir == WF_DIR_OUTBOUND)
+        conn_open_client_metrics(c);
 
     wf_watch_init(&c->client.watch, fd, client_cb);
     err = wf_watch_start(&w->loop, &c->client.watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
@@ -342,12 +651,17 @@ void wf_pconn_accept(wf_worker_t *w, const wf_side_t *side, int fd, const wf_add
         conn_close(c, err);
         return;
     }
-    if (wf_portset_has(side->opaque_ports, wf_addr_port(&orig))) {
-        conn_detected(c, WF_PROTO_OPAQUE);
-    } else {
-        c->state = PC_DETECT;
-        wf_timer_start(&w->loop, &c->timer, side->detect_timeout_ms);
+    if (side->dir == WF_DIR_OUTBOUND && w->proxy->discovery != NULL &&
+        !wf_addr_is_loopback(&orig)) {
+        conn_discover(c);
+        return;
     }
+    if (direct) {
+        c->state = PC_DETECT; /* the ClientHello must come, for us */
+        wf_timer_start(&w->loop, &c->timer, side->detect_timeout_ms);
+        return;
+    }
+    conn_begin(c);
 }
 
 void wf_pconn_drain(wf_pconn_t *c)
@@ -363,13 +677,23 @@ wf_pconn_t *wf_pconn_next(wf_pconn_t *c)
     return c->next;
 }
 
+int wf_pconn_request_headers(const wf_pconn_t *c, wf_http_head_t *req)
+{
+    if (c->side->dir != WF_DIR_INBOUND)
+        return 0;
+    return wf_http_head_set(req, WF_STR(WF_L5D_CLIENT_ID), wf_pconn_client_id(c));
+}
+
 size_t wf_pconn_http_labels(const wf_pconn_t *c, char *out, size_t outlen)
 {
     const bool in = c->side->dir == WF_DIR_INBOUND;
     wf_http_labels_t l = {
         .target = &c->orig_dst,
-        .tls = "no_identity",
-        .no_tls_reason = in ? "no_tls_from_remote" : "not_provided_by_service_discovery",
+        .tls = c->tls ? "true" : "no_identity",
+        .no_tls_reason = c->tls  ? NULL
+                         : in    ? "no_tls_from_remote"
+                                 : "not_provided_by_service_discovery",
+        .client_id = wf_pconn_client_id(c),
         .srv_name = in ? c->worker->proxy->cfg.inbound_default_policy : NULL,
     };
     return wf_http_metrics_conn_labels(&l, out, outlen);

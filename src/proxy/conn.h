@@ -11,12 +11,17 @@
 #define WF_PROXY_CONN_H
 
 #include "proxy.h"
+#include "http.h"
+#include "tls/tls_io.h"
 
 typedef struct wf_h1s wf_h1s_t;
 typedef struct wf_h2s wf_h2s_t;
 
 typedef enum pc_state {
     PC_DETECT,
+    PC_DISCOVER,  /* outbound: waiting for discovery's first answer */
+    PC_TLS,       /* inbound: terminating mesh mTLS addressed to us */
+    PC_TRANSPORT, /* inbound, direct to our port: reading the transport header */
     PC_CONNECT,
     PC_RELAY,
     PC_HTTP1, /* HTTP/1 server codec: requests proxied one by one */
@@ -40,7 +45,28 @@ struct wf_pconn {
     uint64_t last_active;
     wf_h1s_t *h1; /* owned: the HTTP/1 server codec, in PC_HTTP1 */
     wf_h2s_t *h2; /* owned: the HTTP/2 server codec, in PC_HTTP2 */
+    bool tls_peek;  /* detect: reading a whole ClientHello to see its SNI */
+    bool tls;       /* inbound: the client end is mesh mTLS we terminated */
+    uint32_t detect_bytes; /* read before the client end's metrics were opened */
+    bool direct;     /* inbound: addressed to our own port (transport header follows mTLS) */
+    bool mesh;       /* outbound: tunnelled over mTLS to a meshed endpoint's proxy */
+    bool mesh_opaque;
+    uint16_t mesh_app_port;
+    uint8_t server_id_len;
+    char server_id[WF_TLS_ID_MAX + 1]; /* outbound mesh: the identity the peer proved */
+    uint8_t client_id_len;
+    char client_id[WF_TLS_ID_MAX + 1]; /* inbound mTLS: the client's identity, or "" */
 };
+
+/* The client's mesh identity when the connection is mTLS we terminated
+ * and the client presented a certificate; empty otherwise. */
+static inline wf_str_t wf_pconn_client_id(const wf_pconn_t *c)
+{
+    return (wf_str_t){c->client_id, c->client_id_len};
+}
+
+/* Header carrying the client identity to the application (inbound). */
+#define WF_L5D_CLIENT_ID "l5d-client-id"
 
 
 /* conn.c */
@@ -48,6 +74,12 @@ void wf_pconn_close(wf_pconn_t *c, int err);
 /* Starts relaying between the client and c->server, whose io is set;
  * c->relay buffers may already hold bytes to forward. */
 void wf_pconn_relay_start(wf_pconn_t *c);
+
+/* What the proxy adds to or removes from a request head it received on c
+ * before forwarding it: inbound, l5d-client-id is the mTLS client's
+ * identity, and is removed when there is none (a client cannot claim an
+ * identity with a header). 0 or WF_ENOMEM. */
+int wf_pconn_request_headers(const wf_pconn_t *c, wf_http_head_t *req);
 
 /* The HTTP metric labels shared by every request on c (target, tls, srv). */
 size_t wf_pconn_http_labels(const wf_pconn_t *c, char *out, size_t outlen);

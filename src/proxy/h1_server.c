@@ -254,7 +254,8 @@ static void exchange_start(wf_h1s_t *h, size_t head_len)
     wf_worker_t *w = c->worker;
     const wf_h1_msg_t *m = &h->parser.msg;
     wf_exchange_t *x = wf_exchange_new(&w->loop);
-    if (x == NULL || wf_http_head_from_h1(&x->req, m) != 0) {
+    if (x == NULL || wf_http_head_from_h1(&x->req, m) != 0 ||
+        wf_pconn_request_headers(c, &x->req) != 0) {
         wf_exchange_put(x, &w->pool);
         respond_error(h, 503, "Service Unavailable", "proxy out of memory");
         return;

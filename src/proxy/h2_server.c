@@ -300,7 +300,8 @@ static void stream_start(wf_h2s_t *h, h2s_stream_t *st, bool end_stream)
     wf_pconn_t *c = h->conn;
     wf_worker_t *w = c->worker;
     wf_exchange_t *x = wf_exchange_new(&w->loop);
-    if (x == NULL || wf_head_builder_finish(&st->hb, &x->req) != 0) {
+    if (x == NULL || wf_head_builder_finish(&st->hb, &x->req) != 0 ||
+        wf_pconn_request_headers(c, &x->req) != 0) {
         wf_exchange_put(x, &w->pool);
         nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
         return;

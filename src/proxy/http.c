@@ -381,3 +381,59 @@ uint16_t wf_http_error_status(wf_http_error_t e)
         return 502;
     }
 }
+
+int wf_http_head_set(wf_http_head_t *h, wf_str_t name, wf_str_t value)
+{
+    uint32_t keep = 0;
+    bool found = false;
+    for (uint32_t i = 0; i < h->nfields; i++) {
+        if (wf_str_eq_nocase(h->fields[i].name, name))
+            found = true;
+        else
+            keep++;
+    }
+    if (!found && value.len == 0)
+        return 0; /* the common case: nothing to remove, nothing to add */
+    uint32_t n = keep + (value.len > 0 ? 1 : 0);
+    wf_str_t *views[] = {&h->method, &h->target,   &h->authority, &h->reason,
+                         &h->scheme, &h->upgrade, &h->te_codings};
+    size_t size = n * sizeof(wf_hfield_t) + name.len + value.len + 1;
+    for (size_t i = 0; i < WF_ARRAY_LEN(views); i++)
+        size += views[i]->len;
+    for (uint32_t i = 0; i < h->nfields; i++)
+        size += h->fields[i].name.len + h->fields[i].value.len;
+    char *arena = malloc(size);
+    if (arena == NULL)
+        return WF_ENOMEM;
+    wf_hfield_t *fields = (wf_hfield_t *)arena;
+    char *p = arena + n * sizeof(wf_hfield_t);
+#define MOVE(dst, src)                                                                             \
+    do {                                                                                           \
+        wf_str_t s_ = (src);                                                                       \
+        if (s_.len)                                                                                \
+            memcpy(p, s_.ptr, s_.len);                                                             \
+        (dst) = (wf_str_t){p, s_.len};                                                             \
+        p += s_.len;                                                                               \
+    } while (0)
+    for (size_t i = 0; i < WF_ARRAY_LEN(views); i++)
+        MOVE(*views[i], *views[i]);
+    uint32_t o = 0;
+    for (uint32_t i = 0; i < h->nfields; i++) {
+        if (wf_str_eq_nocase(h->fields[i].name, name))
+            continue;
+        MOVE(fields[o].name, h->fields[i].name);
+        MOVE(fields[o].value, h->fields[i].value);
+        o++;
+    }
+    if (value.len > 0) {
+        MOVE(fields[o].name, name);
+        MOVE(fields[o].value, value);
+        o++;
+    }
+#undef MOVE
+    free(h->arena);
+    h->arena = arena;
+    h->fields = fields;
+    h->nfields = o;
+    return 0;
+}

@@ -66,6 +66,10 @@ void wf_head_builder_add(wf_head_builder_t *b, wf_str_t name, wf_str_t value);
 int wf_head_builder_finish(wf_head_builder_t *b, wf_http_head_t *out);
 void wf_head_builder_free(wf_head_builder_t *b);
 const wf_hfield_t *wf_http_head_find(const wf_http_head_t *h, wf_str_t name);
+/* Removes every field called name (any case) and, when value is not empty,
+ * adds name: value at the end. Costs a copy of the head only when there is
+ * something to change. 0 or WF_ENOMEM (h unchanged). */
+int wf_http_head_set(wf_http_head_t *h, wf_str_t name, wf_str_t value);
 
 /*
  * A body pipe: decoded body bytes from a producer codec to a consumer

@@ -49,6 +49,9 @@ size_t wf_http_metrics_conn_labels(const wf_http_labels_t *l, char *out, size_t 
                      addr, ip, port, l->tls);
     if (n > 0 && l->no_tls_reason != NULL && (size_t)n < outlen)
         n += snprintf(out + n, outlen - (size_t)n, ",no_tls_reason=\"%s\"", l->no_tls_reason);
+    if (n > 0 && l->client_id.len > 0 && (size_t)n < outlen)
+        n += snprintf(out + n, outlen - (size_t)n, ",client_id=\"%.*s\"", (int)l->client_id.len,
+                      l->client_id.ptr);
     if (n > 0 && l->srv_name != NULL && (size_t)n < outlen)
         n += snprintf(out + n, outlen - (size_t)n,
                       ",srv_group=\"\",srv_kind=\"default\",srv_name=\"%s\",srv_port=\"%u\"",

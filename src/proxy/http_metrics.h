@@ -21,6 +21,7 @@ typedef struct wf_http_labels {
     const wf_addr_t *target;
     const char *tls;
     const char *no_tls_reason;
+    wf_str_t client_id;   /* tls="true" inbound: the peer's identity (may be empty) */
     const char *srv_name; /* inbound only */
 } wf_http_labels_t;
 

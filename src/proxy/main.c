@@ -10,6 +10,8 @@
 #include "admin.h"
 #include "core/log.h"
 #include "http_metrics.h"
+#include "discovery.h"
+#include "identity.h"
 #include "proxy.h"
 
 #include <signal.h>
@@ -62,6 +64,22 @@ int main(int argc, char **argv)
                                  proxy.cfg.outbound_connect_timeout_ms};
     wf_tcp_metrics_register();
     wf_http_metrics_register();
+    if (wf_proxy_identity_enabled(&proxy.cfg)) {
+        wf_identity_metrics_register();
+        if (wf_identity_new(&proxy.identity, &proxy.cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "weft-proxy: invalid configuration: %s\n", err);
+            return 1;
+        }
+    }
+    if (wf_discovery_new(&proxy.discovery, &proxy.cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "weft-proxy: cannot start discovery: %s\n", err);
+        return 1;
+    }
+    if (proxy.identity == NULL) {
+        wf_log_info("identity is off (%s): inbound mesh mTLS is not terminated",
+                    proxy.cfg.identity_disabled ? "WEFT_PROXY_IDENTITY_DISABLED=true"
+                                                : "no WEFT_PROXY_IDENTITY_TRUST_ANCHORS");
+    }
 
     /* Threads inherit this mask: signals are taken only by sigtimedwait. */
     sigset_t sigs;
@@ -97,6 +115,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "weft-proxy: cannot start admin thread: %s\n", wf_strerror(rc));
         return 1;
     }
+    /* Listeners and admin are bound; now obtain the certificate (Linkerd's
+     * order): /ready says 503 until it arrives. */
+    if (proxy.identity != NULL && (rc = wf_identity_start(proxy.identity)) != 0) {
+        fprintf(stderr, "weft-proxy: cannot start the identity client: %s\n", wf_strerror(rc));
+        return 1;
+    }
+    wf_loop_t *loops[WF_PROXY_MAX_CORES];
+    for (uint32_t i = 0; i < proxy.nworkers; i++)
+        loops[i] = &proxy.workers[i].loop;
+    if (proxy.discovery != NULL &&
+        (rc = wf_discovery_start(proxy.discovery, loops, proxy.nworkers)) != 0) {
+        fprintf(stderr, "weft-proxy: cannot start discovery: %s\n", wf_strerror(rc));
+        return 1;
+    }
     for (uint32_t i = 0; i < proxy.nworkers; i++) {
         if ((rc = wf_worker_start(&proxy.workers[i])) != 0) {
             fprintf(stderr, "weft-proxy: cannot start worker thread: %s\n", wf_strerror(rc));
@@ -109,8 +141,10 @@ int main(int argc, char **argv)
         wf_addr_format(&proxy.cfg.inbound_addr, in, sizeof(in));
         wf_addr_format(&proxy.cfg.outbound_addrs[0], out, sizeof(out));
         wf_addr_format(&proxy.cfg.admin_addr, ad, sizeof(ad));
-        wf_log_info("weft-proxy %s ready: inbound %s, outbound %s, admin %s, %u worker(s)",
-                    WEFT_VERSION, in, out, ad, proxy.nworkers);
+        wf_log_info("weft-proxy %s listening: inbound %s, outbound %s, admin %s, %u worker(s)%s%s",
+                    WEFT_VERSION, in, out, ad, proxy.nworkers,
+                    proxy.identity != NULL ? "; identity " : "",
+                    proxy.identity != NULL ? proxy.cfg.identity_local_name : "");
     }
 
     int sig;
@@ -136,6 +170,8 @@ int main(int argc, char **argv)
         wf_worker_join(&proxy.workers[i]);
     }
     wf_admin_stop(admin);
+    wf_discovery_free(proxy.discovery);
+    wf_identity_free(proxy.identity);
     free(proxy.workers);
     wf_log_info("drained; exiting");
     return 0;

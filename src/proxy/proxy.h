@@ -67,6 +67,9 @@ struct wf_worker {
     struct wf_h1c *h1_idle;        /* owned: idle upstream HTTP/1 connections */
     uint32_t n_h1_idle;
     struct wf_h2c *h2_conns;       /* owned: upstream HTTP/2 connections */
+    struct wf_tls_ctx *tls_server; /* owned: inbound mTLS, built from the identity */
+    struct wf_tls_ctx *tls_client; /* owned: outbound mTLS to meshed endpoints */
+    uint64_t tls_gen;              /* identity generation tls_server holds */
 };
 
 struct wf_proxy {
@@ -78,6 +81,8 @@ struct wf_proxy {
     _Atomic bool ready;    /* listeners bound and serving */
     _Atomic bool draining; /* SIGTERM or /shutdown seen */
     double start_time;     /* unix seconds */
+    struct wf_identity *identity; /* owned; NULL when identity is off */
+    struct wf_discovery *discovery; /* owned; NULL when discovery is off */
 };
 
 int wf_worker_init(wf_worker_t *w, wf_proxy_t *proxy, uint32_t id);
@@ -93,6 +98,13 @@ void wf_worker_join(wf_worker_t *w);
 void wf_upstream_metrics_open(wf_worker_t *w, const wf_side_t *side, wf_end_t *end,
                               const wf_addr_t *target);
 
+/* The worker's inbound mTLS server context with the current certificate
+ * (refreshed when the identity moved on), or NULL when identity is off or
+ * no certificate is held yet. Borrowed: take a reference to keep it. */
+struct wf_tls_ctx *wf_worker_tls_server(wf_worker_t *w);
+/* Likewise for outbound mTLS (presents our certificate). */
+struct wf_tls_ctx *wf_worker_tls_client(wf_worker_t *w);
+
 /* conn.c: takes an accepted socket through detect, connect and relay.
  * Takes ownership of fd. */
 void wf_pconn_accept(wf_worker_t *w, const wf_side_t *side, int fd, const wf_addr_t *local);
@@ -101,5 +113,7 @@ void wf_pconn_abort(wf_pconn_t *c);
 /* Starts a graceful drain of one connection (may close it now). */
 void wf_pconn_drain(wf_pconn_t *c);
 wf_pconn_t *wf_pconn_next(wf_pconn_t *c);
+/* A connection waiting for discovery re-asks (after a wake). */
+void wf_pconn_discovered(wf_pconn_t *c);
 
 #endif

@@ -46,6 +46,12 @@ void wf_tcp_metrics_open(wf_metrics_shard_t *shard, wf_tcp_series_t *ts, const w
     if (l->no_tls_reason != NULL)
         n += snprintf(ts->labels + n, sizeof(ts->labels) - (size_t)n, ",no_tls_reason=\"%s\"",
                       l->no_tls_reason);
+    if (l->client_id.len > 0)
+        n += snprintf(ts->labels + n, sizeof(ts->labels) - (size_t)n, ",client_id=\"%.*s\"",
+                      (int)l->client_id.len, l->client_id.ptr);
+    if (l->server_id.len > 0)
+        n += snprintf(ts->labels + n, sizeof(ts->labels) - (size_t)n, ",server_id=\"%.*s\"",
+                      (int)l->server_id.len, l->server_id.ptr);
     if (l->srv_name != NULL)
         n += snprintf(ts->labels + n, sizeof(ts->labels) - (size_t)n,
                       ",srv_group=\"\",srv_kind=\"default\",srv_name=\"%s\",srv_port=\"%u\"",

@@ -38,6 +38,8 @@ typedef struct wf_tcp_labels {
     const wf_addr_t *target;   /* the original destination */
     const char *tls;           /* "true" | "no_identity" | "opaque" | "disabled" */
     const char *no_tls_reason; /* with tls="no_identity" */
+    wf_str_t client_id;        /* with tls="true", inbound src: may be empty */
+    wf_str_t server_id;        /* with tls="true", outbound dst */
     const char *srv_name;      /* inbound only: the server (policy) name */
 } wf_tcp_labels_t;
 

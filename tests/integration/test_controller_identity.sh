@@ -45,6 +45,7 @@ fail() { echo "[$NAME] FAIL: $*" >&2; exit 1; }
 ok() { ASSERTS=$((ASSERTS + 1)); echo "[$NAME] ok: $*"; }
 assert_eq() { [[ "$1" == "$2" ]] || fail "$3: got '$1', want '$2'"; ok "$3"; }
 assert_contains() { [[ "$1" == *"$2"* ]] || fail "$3: '$2' not in: $1"; ok "$3"; }
+assert_not_contains() { [[ "$1" != *"$2"* ]] || fail "$3: '$2' in: $1"; ok "$3"; }
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -100,7 +101,7 @@ assert_eq "$(curl -s "http://127.0.0.1:$ADMIN/live")" "live" "/live answers"
 certify() { # IDENTITY TOKEN CSR OUTDIR → sets STATUS, MESSAGE, VALID_UNTIL
   mkdir -p "$4"
   local out
-  out=$("${CLIENT[@]}" "$T/weft.pb" "127.0.0.1:$PORT" "$1" "$2" "$3" "$4") ||
+  out=$("${CLIENT[@]}" "$T/weft.pb" "127.0.0.1:$PORT" "$1" "$2" "$3" "$4" "${TLS_ARGS[@]}") ||
     fail "identity client crashed: $out"
   STATUS=$(sed -n 's/^STATUS //p' <<<"$out")
   MESSAGE=$(sed -n 's/^MESSAGE //p' <<<"$out")
@@ -108,6 +109,26 @@ certify() { # IDENTITY TOKEN CSR OUTDIR → sets STATUS, MESSAGE, VALID_UNTIL
 }
 der2pem() { openssl x509 -inform DER -in "$1" -out "$2"; }
 metric() { curl -s "http://127.0.0.1:$ADMIN/metrics" | "${PROM_SUM[@]}" "$@"; }
+
+# ---- the transport is TLS 1.3 with the service's own mesh identity --------------------
+SVC_ID=weft-identity.linkerd.serviceaccount.identity.linkerd.cluster.local
+s_out=$(openssl s_client -connect "127.0.0.1:$PORT" -alpn h2 -CAfile ca.crt \
+  -verify_hostname "$SVC_ID" -verify_return_error </dev/null 2>&1 | tr -d "\\0") || true
+assert_contains "$s_out" "Verify return code: 0 (ok)" "serving cert verifies against the anchors as $SVC_ID"
+assert_contains "$s_out" "New, TLSv1.3, Cipher is TLS_AES" "TLS 1.3"
+assert_contains "$s_out" "ALPN protocol: h2" "ALPN h2"
+s_out=$(openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 </dev/null 2>&1) || true
+assert_not_contains "$s_out" "Cipher is ECDHE" "TLS 1.2 is refused"
+TLS_ARGS=()
+certify "$ID" "$TOKEN" good.csr r0
+assert_eq "$STATUS" UNAVAILABLE "a plaintext client gets nowhere"
+TLS_ARGS=(ca.crt "$SVC_ID")
+certify "$ID" "$TOKEN" good.csr r0
+assert_eq "$STATUS" OK "python3-grpcio over TLS, verifying $SVC_ID"
+TLS_ARGS=(ca.crt "other.linkerd.serviceaccount.identity.linkerd.cluster.local")
+certify "$ID" "$TOKEN" good.csr r0
+assert_eq "$STATUS" UNAVAILABLE "a client expecting another identity refuses the server"
+TLS_ARGS=(ca.crt "$SVC_ID")
 
 # ---- a good request -------------------------------------------------------------------
 now=$(date +%s)
@@ -160,7 +181,7 @@ certify web.emojivoto.serviceaccount.identity.weft.cluster.local "$TOKEN" good.c
 assert_eq "$STATUS" INVALID_ARGUMENT "identity for another control plane → INVALID_ARGUMENT"
 assert_contains "$MESSAGE" "serviceaccount.identity.linkerd.cluster.local" "message shows the expected form"
 
-assert_eq "$(metric identity_certify_total 'result="ok"')" 1 "metrics: 1 ok"
+assert_eq "$(metric identity_certify_total 'result="ok"')" 2 "metrics: 2 ok"
 assert_eq "$(metric identity_certify_total 'result="unauthenticated"')" 2 "metrics: 2 unauthenticated"
 assert_eq "$(metric identity_certify_total 'result="permission_denied"')" 1 "metrics: 1 permission_denied"
 assert_eq "$(metric identity_certify_total 'result="invalid_csr"')" 3 "metrics: 3 invalid_csr"

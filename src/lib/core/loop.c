@@ -79,6 +79,12 @@ int wf_watch_modify(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
     return 0;
 }
 
+int wf_watch_rearm(wf_loop_t *loop, wf_watch_t *w)
+{
+    struct epoll_event ev = {.events = w->events | EPOLLET, .data.ptr = w};
+    return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, w->fd, &ev) != 0 ? -errno : 0;
+}
+
 void wf_watch_stop(wf_loop_t *loop, wf_watch_t *w)
 {
     if (w->fd >= 0)

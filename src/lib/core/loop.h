@@ -83,6 +83,10 @@ static inline void wf_watch_init(wf_watch_t *w, int fd, wf_watch_cb cb)
 int wf_watch_start(wf_loop_t *loop, wf_watch_t *w, uint32_t events);
 int wf_watch_modify(wf_loop_t *loop, wf_watch_t *w, uint32_t events);
 void wf_watch_stop(wf_loop_t *loop, wf_watch_t *w);
+/* Re-arms an edge-triggered watch (EPOLL_CTL_MOD with the same events): the
+ * fd is reported again if it is still ready. For code that does not read to
+ * EAGAIN itself, e.g. libcurl's socket interface. */
+int wf_watch_rearm(wf_loop_t *loop, wf_watch_t *w);
 
 static inline void wf_timer_init(wf_timer_t *t, wf_timer_cb cb)
 {

@@ -74,6 +74,11 @@ struct wf_grpc_server {
     struct wf__grpc_sconn *conns; /* owned list of live connections */
     uint64_t calls_total;         /* calls started */
     uint64_t calls_failed;        /* calls finished with a status other than OK */
+    /* Optional: stacks a layer (TLS) on each accepted socket before the
+     * connection is served; NULL refuses the connection (the hook logs why
+     * and destroys what it was given). */
+    wf_io_t *(*wrap)(void *arg, wf_io_t *sock);
+    void *wrap_arg;
 };
 
 /* Prepares srv (embedded in the caller's object; handlers get it back and
@@ -126,6 +131,15 @@ typedef struct wf_grpc_ccall_cbs {
  * and new calls are refused; the owner makes a new channel. NULL + *err. */
 wf_grpc_channel_t *wf_grpc_channel_connect(wf_loop_t *loop, const wf_addr_t *addr,
                                            const wf_grpc_opts_t *opts, int *err);
+/* Like wf_grpc_channel_connect, with wrap (e.g. a TLS client layer) stacked
+ * on the connecting socket; wrap takes ownership of sock and returns the new
+ * top layer, or NULL (sock destroyed) with *err set by the caller's choice:
+ * the call then fails with WF_EPROTO. authority is the :authority sent. */
+wf_grpc_channel_t *wf_grpc_channel_connect_wrapped(wf_loop_t *loop, const wf_addr_t *addr,
+                                                   wf_str_t authority,
+                                                   wf_io_t *(*wrap)(void *arg, wf_io_t *sock),
+                                                   void *wrap_arg, const wf_grpc_opts_t *opts,
+                                                   int *err);
 /* A channel over an already-connected io (e.g. TLS); takes ownership of io
  * (destroyed on failure too). authority is the :authority sent. */
 wf_grpc_channel_t *wf_grpc_channel_adopt(wf_loop_t *loop, wf_io_t *io, wf_str_t authority,

@@ -427,6 +427,31 @@ wf_grpc_channel_t *wf_grpc_channel_connect(wf_loop_t *loop, const wf_addr_t *add
     return channel_new(loop, io, (wf_str_t){auth, alen}, opts, true, err);
 }
 
+wf_grpc_channel_t *wf_grpc_channel_connect_wrapped(wf_loop_t *loop, const wf_addr_t *addr,
+                                                   wf_str_t authority,
+                                                   wf_io_t *(*wrap)(void *arg, wf_io_t *sock),
+                                                   void *wrap_arg, const wf_grpc_opts_t *opts,
+                                                   int *err)
+{
+    int fd;
+    int rc = wf_connect_start(addr, &fd);
+    if (rc != 0) {
+        *err = rc;
+        return NULL;
+    }
+    wf_io_t *io = wf_io_socket_new(fd);
+    if (io == NULL) {
+        close(fd);
+        *err = WF_ENOMEM;
+        return NULL;
+    }
+    if ((io = wrap(wrap_arg, io)) == NULL) {
+        *err = WF_EPROTO;
+        return NULL;
+    }
+    return channel_new(loop, io, authority, opts, true, err);
+}
+
 wf_grpc_channel_t *wf_grpc_channel_adopt(wf_loop_t *loop, wf_io_t *io, wf_str_t authority,
                                          const wf_grpc_opts_t *opts, int *err)
 {

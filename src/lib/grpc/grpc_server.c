@@ -558,6 +558,8 @@ static void listen_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
             close(fd);
             continue;
         }
+        if (srv->wrap != NULL && (io = srv->wrap(srv->wrap_arg, io)) == NULL)
+            continue;
         wf_grpc_server_adopt(srv, io);
     }
 }

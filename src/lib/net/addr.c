@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/netfilter_ipv4.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -216,4 +217,39 @@ int wf_peer_addr(int fd, wf_addr_t *out)
 {
     out->len = sizeof(out->u.ss);
     return getpeername(fd, &out->u.sa, &out->len) == 0 ? 0 : -errno;
+}
+
+int wf_addr_resolve(wf_addr_t *out, wf_str_t hostport)
+{
+    if (wf_addr_parse(out, hostport) == 0)
+        return 0;
+    /* host:port with a name; the last ':' splits (names hold none). */
+    const char *colon = NULL;
+    for (size_t i = 0; i < hostport.len; i++)
+        if (hostport.ptr[i] == ':')
+            colon = hostport.ptr + i;
+    if (colon == NULL || colon == hostport.ptr || hostport.len > 300)
+        return WF_EINVAL;
+    char host[300], port[8];
+    size_t hlen = (size_t)(colon - hostport.ptr), plen = hostport.len - hlen - 1;
+    if (plen == 0 || plen >= sizeof(port))
+        return WF_EINVAL;
+    memcpy(host, hostport.ptr, hlen);
+    host[hlen] = '\0';
+    memcpy(port, colon + 1, plen);
+    port[plen] = '\0';
+    for (size_t i = 0; i < plen; i++)
+        if (port[i] < '0' || port[i] > '9')
+            return WF_EINVAL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0 || res == NULL)
+        return WF_ENOTFOUND;
+    memset(out, 0, sizeof(*out));
+    memcpy(&out->u.sa, res->ai_addr, res->ai_addrlen);
+    out->len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
 }

@@ -28,6 +28,11 @@ typedef struct wf_addr {
 int wf_addr_parse(wf_addr_t *out, wf_str_t s);
 /* "1.2.3.4:80" / "[::1]:80"; returns length. */
 size_t wf_addr_format(const wf_addr_t *a, char *out, size_t outlen);
+/* Like wf_addr_parse, but the host may also be a DNS name (resolved with
+ * getaddrinfo: blocking, so only for threads that may wait, never a data
+ * path loop). WF_EINVAL for a malformed string, WF_ENOTFOUND when the name
+ * does not resolve. */
+int wf_addr_resolve(wf_addr_t *out, wf_str_t hostport);
 /* The address alone ("1.2.3.4", "::1"); IPv4-mapped IPv6 shown as IPv4. */
 size_t wf_addr_format_ip(const wf_addr_t *a, char *out, size_t outlen);
 uint16_t wf_addr_port(const wf_addr_t *a);

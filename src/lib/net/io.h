@@ -82,4 +82,10 @@ static inline void wf_io_destroy(wf_io_t *io)
  * of fd (closed by destroy). NULL on allocation failure (fd left open). */
 wf_io_t *wf_io_socket_new(int fd);
 
+/* A layer that first returns a copy of `data` (bytes already read from
+ * `lower`, e.g. during protocol detection), then reads from lower; sends go
+ * straight down. Takes ownership of lower on success; NULL on allocation
+ * failure (lower untouched). */
+wf_io_t *wf_io_prefix_new(wf_io_t *lower, const void *data, size_t len);
+
 #endif

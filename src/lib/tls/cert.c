@@ -687,3 +687,107 @@ int wf_cert_fingerprint(const X509 *cert, char out[WF_CERT_FINGERPRINT_LEN])
     *p = '\0';
     return 0;
 }
+
+int wf_cert_csr_build(EVP_PKEY *key, const char *name, uint8_t **der, size_t *len, char *err,
+                      size_t errlen)
+{
+    *der = NULL;
+    *len = 0;
+    int rc = WF_EINVAL;
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *subj = X509_NAME_new();
+    GENERAL_NAMES *sans = GENERAL_NAMES_new();
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_IA5STRING *dns = ASN1_IA5STRING_new();
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    X509_EXTENSION *ext = NULL;
+    unsigned char *out = NULL;
+    if (req == NULL || subj == NULL || sans == NULL || gn == NULL || dns == NULL || exts == NULL) {
+        rc = WF_ENOMEM;
+        goto done;
+    }
+    /* The CN only when it fits (RFC 5280 ub-common-name); the SAN is what
+     * identifies the workload. */
+    if (strlen(name) <= WF_CERT_CN_MAX &&
+        !X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_ASC, (const unsigned char *)name, -1,
+                                    -1, 0))
+        goto ossl;
+    if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, subj) ||
+        !X509_REQ_set_pubkey(req, key))
+        goto ossl;
+    if (!ASN1_STRING_set(dns, name, (int)strlen(name)))
+        goto ossl;
+    GENERAL_NAME_set0_value(gn, GEN_DNS, dns);
+    dns = NULL;
+    if (!sk_GENERAL_NAME_push(sans, gn))
+        goto ossl;
+    gn = NULL;
+    ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, sans);
+    if (ext == NULL || !sk_X509_EXTENSION_push(exts, ext))
+        goto ossl;
+    ext = NULL;
+    if (!X509_REQ_add_extensions(req, exts) || !X509_REQ_sign(req, key, EVP_sha256()))
+        goto ossl;
+    int n = i2d_X509_REQ(req, &out);
+    if (n <= 0)
+        goto ossl;
+    *der = malloc((size_t)n);
+    if (*der == NULL) {
+        rc = WF_ENOMEM;
+        goto done;
+    }
+    memcpy(*der, out, (size_t)n);
+    *len = (size_t)n;
+    rc = 0;
+    goto done;
+ossl:
+    wf_cert_errf(err, errlen, "cannot build a CSR for %s: %s", name, wf_cert_ossl_reason());
+done:
+    OPENSSL_free(out);
+    X509_EXTENSION_free(ext);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ASN1_IA5STRING_free(dns);
+    GENERAL_NAME_free(gn);
+    GENERAL_NAMES_free(sans);
+    X509_NAME_free(subj);
+    X509_REQ_free(req);
+    return rc;
+}
+
+int wf_cert_der_to_pem(const uint8_t *der, size_t len, X509 **cert_out, char **pem, size_t *pemlen,
+                       char *err, size_t errlen)
+{
+    *pem = NULL;
+    *pemlen = 0;
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (x == NULL || p != der + len) {
+        X509_free(x);
+        wf_cert_errf(err, errlen, "not a DER certificate%s",
+                     x != NULL ? " (trailing bytes)" : "");
+        return WF_EINVAL;
+    }
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b == NULL || !PEM_write_bio_X509(b, x)) {
+        BIO_free(b);
+        X509_free(x);
+        return WF_ENOMEM;
+    }
+    char *data;
+    long n = BIO_get_mem_data(b, &data);
+    *pem = malloc((size_t)n + 1);
+    if (*pem == NULL) {
+        BIO_free(b);
+        X509_free(x);
+        return WF_ENOMEM;
+    }
+    memcpy(*pem, data, (size_t)n);
+    (*pem)[n] = '\0';
+    *pemlen = (size_t)n;
+    BIO_free(b);
+    if (cert_out != NULL)
+        *cert_out = x;
+    else
+        X509_free(x);
+    return 0;
+}

@@ -126,6 +126,23 @@ int wf_cert_write_key(const char *path, EVP_PKEY *key, bool force, char *err, si
 int wf_cert_verify(X509 *leaf, STACK_OF(X509) * untrusted, STACK_OF(X509) * anchors, time_t now,
                    char *err, size_t errlen);
 
+/*
+ * Builds a PKCS#10 CSR for a workload identity, as the proxy sends it to the
+ * identity service: public half of `key`, subject CN = name (when it fits),
+ * exactly one SAN, DNS:name, signed with SHA-256. *der is malloc'ed (the
+ * caller frees it).
+ */
+int wf_cert_csr_build(EVP_PKEY *key, const char *name, uint8_t **der, size_t *len, char *err,
+                      size_t errlen);
+
+/*
+ * Decodes one DER certificate (trailing bytes refused) and encodes it as
+ * PEM: *pem is malloc'ed and NUL-terminated, *pemlen excludes the NUL. With
+ * cert_out non-NULL the decoded X509 is handed back too (X509_free).
+ */
+int wf_cert_der_to_pem(const uint8_t *der, size_t len, X509 **cert_out, char **pem, size_t *pemlen,
+                       char *err, size_t errlen);
+
 /* "ECDSA P-256", "RSA 2048", "ED25519"... for messages and `inspect`. */
 void wf_cert_key_describe(const EVP_PKEY *key, char *out, size_t outlen);
 

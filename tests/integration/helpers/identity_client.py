@@ -5,7 +5,10 @@ for tests/integration/test_controller_identity.sh.
 Message classes come from proto/identity.proto at test time (protoc-c
 --descriptor_set_out + message_factory), as in grpc_interop_peer.py.
 
-  identity_client.py DESCRIPTORS HOST:PORT IDENTITY TOKEN CSR.der OUTDIR
+  identity_client.py DESCRIPTORS HOST:PORT IDENTITY TOKEN CSR.der OUTDIR [CA.pem NAME]
+
+With CA.pem and NAME the channel is TLS, verifying the server against CA.pem
+as NAME (the identity service's own mesh identity); without, plaintext.
 
 Prints "STATUS <CODE_NAME>" and, on failure, "MESSAGE <grpc-message>".
 On OK writes OUTDIR/leaf.der, OUTDIR/intermediate<i>.der and prints
@@ -22,6 +25,7 @@ CERTIFY = "/weft.identity.Identity/Certify"
 
 def main():
     desc, target, ident, token, csr_path, outdir = sys.argv[1:7]
+    tls = sys.argv[7:9]
     fds = descriptor_pb2.FileDescriptorSet()
     with open(desc, "rb") as f:
         fds.ParseFromString(f.read())
@@ -30,8 +34,19 @@ def main():
     Resp = m["weft.identity.CertifyResponse"]
     with open(csr_path, "rb") as f:
         csr = f.read()
-    ch = grpc.insecure_channel(target)
-    grpc.channel_ready_future(ch).result(timeout=10)
+    if tls:
+        with open(tls[0], "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        ch = grpc.secure_channel(target, creds,
+                                 options=[("grpc.ssl_target_name_override", tls[1])])
+    else:
+        ch = grpc.insecure_channel(target)
+    try:
+        grpc.channel_ready_future(ch).result(timeout=5)
+    except grpc.FutureTimeoutError:
+        print("STATUS UNAVAILABLE")
+        print("MESSAGE channel not ready")
+        return 0
     certify = ch.unary_unary(CERTIFY, request_serializer=Req.SerializeToString,
                              response_deserializer=Resp.FromString)
     try:

@@ -7,6 +7,7 @@
 
 #include "../../../src/controller/csr.c"
 #include "../../../src/controller/token.c"
+#include "tls/cert.h"
 
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
@@ -215,8 +216,38 @@ static void test_token_local(void)
     rmdir(dir);
 }
 
+/* The proxy's CSR (wf_cert_csr_build) passes the identity service's checks,
+ * for short and for long (> 64 octets: no CN) names, and only for its name. */
+static void test_proxy_csr_accepted(void)
+{
+    static const char *const names[] = {
+        ID, "a-very-long-service-account-name.a-long-namespace.serviceaccount.identity.linkerd."
+            "cluster.local"};
+    for (size_t i = 0; i < 2; i++) {
+        EVP_PKEY *key = NULL;
+        CHECK_EQ_INT(wf_cert_key_generate(&key), 0);
+        uint8_t *der = NULL;
+        size_t len = 0;
+        char err[256];
+        CHECK_EQ_INT(wf_cert_csr_build(key, names[i], &der, &len, err, sizeof(err)), 0);
+        X509_REQ *req = NULL;
+        CHECK_EQ_INT(wf_csr_check(der, len, wf_str_from(names[i]), &req, err, sizeof(err)), 0);
+        if (req != NULL) {
+            CHECK(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), key) == 1);
+            X509_REQ_free(req);
+        }
+        req = NULL;
+        CHECK(wf_csr_check(der, len, WF_STR("db.emojivoto.serviceaccount.identity.linkerd.cluster.local"),
+                           &req, err, sizeof(err)) != 0);
+        CHECK(req == NULL);
+        free(der);
+        EVP_PKEY_free(key);
+    }
+}
+
 int main(void)
 {
+    WF_RUN(test_proxy_csr_accepted);
     WF_RUN(test_name_parse);
     WF_RUN(test_csr);
     WF_RUN(test_token_local);

@@ -1,0 +1,424 @@
+/*
+ * discovery.c — see discovery.h. The cache is a short list of targets (a
+ * sidecar talks to few destinations); a hash table replaces it when a
+ * profile shows lookups mattering.
+ */
+#include "discovery.h"
+
+#include "core/log.h"
+#include "destination.pb-c.h"
+#include "grpc/grpc.h"
+
+#include <arpa/inet.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define GET_PATH "/weft.destination.Destination/Get"
+#define TICK_MS 1000
+#define IDLE_EVICT_MS 60000
+#define BACKOFF_MAX_MS 30000
+#define MAX_ENDPOINTS 4096
+
+typedef struct dst_ep {
+    wf_addr_t addr; /* the endpoint's application address */
+    uint16_t inbound_port; /* opaque transport hint: the proxy's port; 0: none */
+    bool meshed;
+    char identity[WF_TLS_ID_MAX + 1];
+} dst_ep_t;
+
+typedef enum { E_PENDING, E_RESOLVED, E_NO_ENDPOINTS, E_NOT_SERVICE } entry_state_t;
+
+typedef struct dst_entry {
+    struct dst_entry *next;
+    wf_addr_t target;
+    entry_state_t state;
+    dst_ep_t *eps; /* owned */
+    size_t neps, cap;
+    uint64_t waiters;       /* workers to wake on the next answer (bit per worker) */
+    uint64_t last_used_ms;  /* CLOCK_MONOTONIC */
+    wf_grpc_ccall_t *call;  /* discovery thread only */
+    struct wf_discovery *owner;
+} dst_entry_t;
+
+struct wf_discovery {
+    const wf_proxy_config_t *cfg; /* borrowed */
+    pthread_t thread;
+    bool started, loop_ok;
+    wf_loop_t loop;
+    _Atomic bool stop;
+    wf_timer_t tick;
+    wf_grpc_channel_t *ch;
+    uint64_t backoff_ms, next_connect_ms;
+    wf_loop_t **wake; /* borrowed: workers' loops */
+    uint32_t nwake;
+
+    pthread_mutex_t mu; /* guards the list and every entry's fields but call */
+    dst_entry_t *entries;
+};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* --- answers (discovery thread, mu held) -------------------------------------------- */
+
+static bool tcp_addr(const Weft__Destination__TcpAddress *a, wf_addr_t *out)
+{
+    if (a == NULL || a->port == 0 || a->port > 65535)
+        return false;
+    memset(out, 0, sizeof(*out));
+    if (a->ip.len == 4) {
+        out->u.in.sin_family = AF_INET;
+        memcpy(&out->u.in.sin_addr, a->ip.data, 4);
+        out->u.in.sin_port = htons((uint16_t)a->port);
+        out->len = sizeof(out->u.in);
+        return true;
+    }
+    if (a->ip.len == 16) {
+        out->u.in6.sin6_family = AF_INET6;
+        memcpy(&out->u.in6.sin6_addr, a->ip.data, 16);
+        out->u.in6.sin6_port = htons((uint16_t)a->port);
+        out->len = sizeof(out->u.in6);
+        return true;
+    }
+    return false;
+}
+
+static dst_ep_t *ep_find(dst_entry_t *e, const wf_addr_t *a)
+{
+    for (size_t i = 0; i < e->neps; i++)
+        if (wf_addr_eq(&e->eps[i].addr, a))
+            return &e->eps[i];
+    return NULL;
+}
+
+static void apply_add(dst_entry_t *e, const Weft__Destination__WeightedAddrSet *set)
+{
+    for (size_t i = 0; i < set->n_addrs; i++) {
+        const Weft__Destination__WeightedAddr *wa = set->addrs[i];
+        dst_ep_t ep = {0};
+        if (!tcp_addr(wa->addr, &ep.addr))
+            continue;
+        const Weft__Destination__TlsIdentity *ti = wa->tls_identity;
+        if (ti != NULL && ti->strategy_case == WEFT__DESTINATION__TLS_IDENTITY__STRATEGY_DNS_LIKE_IDENTITY &&
+            ti->dns_like_identity != NULL && ti->dns_like_identity->name[0] != '\0' &&
+            strlen(ti->dns_like_identity->name) <= WF_TLS_ID_MAX) {
+            ep.meshed = true;
+            snprintf(ep.identity, sizeof(ep.identity), "%s", ti->dns_like_identity->name);
+        }
+        const Weft__Destination__ProtocolHint *ph = wa->protocol_hint;
+        if (ph != NULL && ph->opaque_transport != NULL && ph->opaque_transport->inbound_port > 0 &&
+            ph->opaque_transport->inbound_port <= 65535)
+            ep.inbound_port = (uint16_t)ph->opaque_transport->inbound_port;
+        dst_ep_t *have = ep_find(e, &ep.addr);
+        if (have != NULL) {
+            *have = ep;
+            continue;
+        }
+        if (e->neps == e->cap) {
+            if (e->cap >= MAX_ENDPOINTS)
+                continue;
+            size_t cap = e->cap ? e->cap * 2 : 4;
+            dst_ep_t *g = realloc(e->eps, cap * sizeof(*g));
+            if (g == NULL)
+                continue;
+            e->eps = g;
+            e->cap = cap;
+        }
+        e->eps[e->neps++] = ep;
+    }
+    e->state = e->neps > 0 ? E_RESOLVED : E_NO_ENDPOINTS;
+}
+
+static void apply_remove(dst_entry_t *e, const Weft__Destination__AddrSet *set)
+{
+    for (size_t i = 0; i < set->n_addrs; i++) {
+        wf_addr_t a;
+        dst_ep_t *ep = tcp_addr(set->addrs[i], &a) ? ep_find(e, &a) : NULL;
+        if (ep != NULL)
+            *ep = e->eps[--e->neps];
+    }
+    if (e->neps == 0)
+        e->state = E_NO_ENDPOINTS;
+}
+
+static void wake_waiters(wf_discovery_t *d, dst_entry_t *e)
+{
+    for (uint32_t i = 0; i < d->nwake && i < 64; i++)
+        if (e->waiters & (1ull << i))
+            wf_loop_wake(d->wake[i]);
+    e->waiters = 0;
+}
+
+static void on_update(wf_grpc_ccall_t *cc, const ProtobufCMessage *msg)
+{
+    dst_entry_t *e = wf_grpc_ccall_data(cc);
+    wf_discovery_t *d = e->owner;
+    const Weft__Destination__Update *u = (const Weft__Destination__Update *)msg;
+    pthread_mutex_lock(&d->mu);
+    switch (u->update_case) {
+    case WEFT__DESTINATION__UPDATE__UPDATE_ADD:
+        apply_add(e, u->add);
+        break;
+    case WEFT__DESTINATION__UPDATE__UPDATE_REMOVE:
+        apply_remove(e, u->remove);
+        break;
+    case WEFT__DESTINATION__UPDATE__UPDATE_NO_ENDPOINTS:
+        e->neps = 0;
+        e->state = u->no_endpoints != NULL && u->no_endpoints->exists ? E_NO_ENDPOINTS
+                                                                        : E_NOT_SERVICE;
+        break;
+    default:
+        break;
+    }
+    wake_waiters(d, e);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void on_stream_done(wf_grpc_ccall_t *cc, wf_grpc_status_t status, wf_str_t message)
+{
+    dst_entry_t *e = wf_grpc_ccall_data(cc);
+    wf_discovery_t *d = e->owner;
+    e->call = NULL;
+    pthread_mutex_lock(&d->mu);
+    if (status != WF_GRPC_OK && status != WF_GRPC_UNAVAILABLE && status != WF_GRPC_CANCELLED &&
+        status != WF_GRPC_DEADLINE_EXCEEDED) {
+        /* The service refused the question (a malformed path...): this
+         * target is not for discovery; forward. */
+        char t[WF_ADDR_STRLEN];
+        wf_addr_format(&e->target, t, sizeof(t));
+        wf_log_info("discovery: %s: status %d: %.*s; forwarding to it as is", t, (int)status,
+                    (int)WF_MIN(message.len, 200), message.ptr);
+        e->state = E_NOT_SERVICE;
+        wake_waiters(d, e);
+    }
+    pthread_mutex_unlock(&d->mu);
+    /* Otherwise the stream restarts at the next tick; its data stays. */
+}
+
+/* --- streams (discovery thread) ------------------------------------------------------ */
+
+static void stream_start(wf_discovery_t *d, dst_entry_t *e)
+{
+    char path[WF_ADDR_STRLEN];
+    wf_addr_format(&e->target, path, sizeof(path));
+    Weft__Destination__GetDestination req = WEFT__DESTINATION__GET_DESTINATION__INIT;
+    req.scheme = "k8s";
+    req.path = path;
+    req.context_token = (char *)(d->cfg->destination_context ? d->cfg->destination_context : "");
+    static const wf_grpc_ccall_cbs_t cbs = {on_update, on_stream_done};
+    int err;
+    e->call = wf_grpc_call_start(d->ch, GET_PATH, WF_GRPC_SERVER_STREAM, &req.base,
+                                 &weft__destination__update__descriptor, 0, &cbs, e, &err);
+}
+
+static void channel_connect(wf_discovery_t *d, uint64_t now)
+{
+    if (now < d->next_connect_ms)
+        return;
+    wf_addr_t addr;
+    int err = wf_addr_resolve(&addr, wf_str_from(d->cfg->destination_svc_addr));
+    if (err == 0)
+        d->ch = wf_grpc_channel_connect(&d->loop, &addr, NULL, &err);
+    if (d->ch == NULL) {
+        d->backoff_ms = d->backoff_ms ? WF_MIN(d->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS) : 500;
+        d->next_connect_ms = now + d->backoff_ms;
+        wf_log_warn("discovery: cannot reach the destination service at %s: %s (retry in %llums)",
+                    d->cfg->destination_svc_addr, wf_strerror(err),
+                    (unsigned long long)d->backoff_ms);
+    }
+}
+
+/* Starts what is missing, evicts what is idle. */
+static void sync_streams(wf_discovery_t *d)
+{
+    uint64_t now = mono_ms();
+    if (d->ch != NULL && !wf_grpc_channel_ok(d->ch)) {
+        wf_grpc_channel_close(d->ch); /* its calls end CANCELLED without callbacks */
+        d->ch = NULL;
+        pthread_mutex_lock(&d->mu);
+        for (dst_entry_t *e = d->entries; e != NULL; e = e->next)
+            e->call = NULL;
+        pthread_mutex_unlock(&d->mu);
+        d->backoff_ms = d->backoff_ms ? WF_MIN(d->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS) : 500;
+        d->next_connect_ms = now + d->backoff_ms;
+        wf_log_warn("discovery: lost the destination service; serving cached answers, "
+                    "reconnecting in %llums",
+                    (unsigned long long)d->backoff_ms);
+    }
+    if (d->ch == NULL)
+        channel_connect(d, now);
+    pthread_mutex_lock(&d->mu);
+    for (dst_entry_t **pp = &d->entries; *pp != NULL;) {
+        dst_entry_t *e = *pp;
+        if (now - e->last_used_ms > IDLE_EVICT_MS && e->waiters == 0) {
+            if (e->call != NULL)
+                wf_grpc_ccall_cancel(e->call);
+            *pp = e->next;
+            free(e->eps);
+            free(e);
+            continue;
+        }
+        if (e->call == NULL && d->ch != NULL && e->state != E_NOT_SERVICE)
+            stream_start(d, e);
+        pp = &e->next;
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void tick_cb(wf_loop_t *loop, wf_timer_t *t)
+{
+    wf_discovery_t *d = wf_container_of(t, wf_discovery_t, tick);
+    sync_streams(d);
+    wf_timer_start(loop, t, TICK_MS);
+}
+
+static void on_wake(wf_loop_t *loop)
+{
+    wf_discovery_t *d = wf_container_of(loop, wf_discovery_t, loop);
+    if (!atomic_load(&d->stop)) {
+        sync_streams(d); /* a new target was asked for */
+        return;
+    }
+    wf_timer_stop(loop, &d->tick);
+    if (d->ch != NULL)
+        wf_grpc_channel_close(d->ch);
+    d->ch = NULL;
+    wf_loop_stop(loop);
+}
+
+static void *discovery_thread(void *arg)
+{
+    wf_discovery_t *d = arg;
+    wf_timer_start(&d->loop, &d->tick, 0);
+    on_wake(&d->loop);
+    wf_loop_run(&d->loop);
+    for (int i = 0; i < 4; i++)
+        wf_loop_run_once(&d->loop, 0);
+    return NULL;
+}
+
+/* --- API ------------------------------------------------------------------------------ */
+
+int wf_discovery_new(wf_discovery_t **out, const wf_proxy_config_t *cfg, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (cfg->destination_svc_addr == NULL)
+        return 0;
+    wf_discovery_t *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return WF_ENOMEM;
+    }
+    d->cfg = cfg;
+    pthread_mutex_init(&d->mu, NULL);
+    int rc = wf_loop_init(&d->loop);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot create the discovery loop: %s", wf_strerror(rc));
+        pthread_mutex_destroy(&d->mu);
+        free(d);
+        return rc;
+    }
+    d->loop_ok = true;
+    d->loop.on_wake = on_wake;
+    wf_timer_init(&d->tick, tick_cb);
+    *out = d;
+    return 0;
+}
+
+int wf_discovery_start(wf_discovery_t *d, wf_loop_t **loops, uint32_t nloops)
+{
+    d->wake = loops;
+    d->nwake = nloops;
+    int rc = pthread_create(&d->thread, NULL, discovery_thread, d);
+    if (rc != 0)
+        return -rc;
+    d->started = true;
+    return 0;
+}
+
+void wf_discovery_free(wf_discovery_t *d)
+{
+    if (d == NULL)
+        return;
+    if (d->started) {
+        atomic_store(&d->stop, true);
+        wf_loop_wake(&d->loop);
+        pthread_join(d->thread, NULL);
+    }
+    if (d->loop_ok)
+        wf_loop_destroy(&d->loop);
+    while (d->entries != NULL) {
+        dst_entry_t *e = d->entries;
+        d->entries = e->next;
+        free(e->eps);
+        free(e);
+    }
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+}
+
+wf_dst_result_t wf_discovery_pick(wf_discovery_t *d, const wf_addr_t *target, uint32_t worker,
+                                  wf_dst_pick_t *pick)
+{
+    wf_dst_result_t r = WF_DST_FORWARD;
+    bool created = false;
+    pthread_mutex_lock(&d->mu);
+    dst_entry_t *e = d->entries;
+    while (e != NULL && !wf_addr_eq(&e->target, target))
+        e = e->next;
+    if (e == NULL) {
+        e = calloc(1, sizeof(*e));
+        if (e == NULL) {
+            pthread_mutex_unlock(&d->mu);
+            return WF_DST_FORWARD;
+        }
+        e->target = *target;
+        e->owner = d;
+        e->state = E_PENDING;
+        e->next = d->entries;
+        d->entries = e;
+        created = true;
+    }
+    e->last_used_ms = mono_ms();
+    switch (e->state) {
+    case E_PENDING:
+        if (worker < 64)
+            e->waiters |= 1ull << worker;
+        r = WF_DST_PENDING;
+        break;
+    case E_NOT_SERVICE:
+        r = WF_DST_FORWARD;
+        break;
+    case E_NO_ENDPOINTS:
+        r = WF_DST_NO_ENDPOINTS;
+        break;
+    case E_RESOLVED: {
+        uint32_t rnd = 0;
+        RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
+        const dst_ep_t *ep = &e->eps[rnd % e->neps];
+        if (!ep->meshed) {
+            r = WF_DST_FORWARD;
+            break;
+        }
+        pick->addr = ep->addr;
+        pick->app_port = wf_addr_port(&ep->addr);
+        /* The peer proxy's inbound port: from the hint, else Linkerd's 4143. */
+        wf_addr_set_port(&pick->addr, ep->inbound_port ? ep->inbound_port : 4143);
+        pick->opaque = ep->inbound_port != 0;
+        snprintf(pick->identity, sizeof(pick->identity), "%s", ep->identity);
+        r = WF_DST_MESHED;
+        break;
+    }
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (created)
+        wf_loop_wake(&d->loop);
+    return r;
+}

@@ -1,0 +1,57 @@
+/*
+ * discovery.h — the outbound proxy's view of where a destination's
+ * endpoints are and who they are: Destination.Get streams to the
+ * destination service, one per original destination (ip:port) in use,
+ * cached and shared by every worker.
+ *
+ * A lookup never blocks: the first one for a target starts a stream and
+ * answers WF_DST_PENDING; the discovery thread wakes the asking worker's
+ * loop when the first answer arrives. Streams stay open while a target is
+ * used (idle ones close after a minute) and are re-opened with backoff when
+ * the service goes away; meanwhile the last answer keeps being served
+ * (stale-while-disconnected: a control-plane outage never breaks traffic to
+ * already-resolved destinations).
+ *
+ * What this version does with an answer: a connection to a meshed
+ * endpoint becomes an mTLS tunnel to that endpoint's proxy (the inbound
+ * port named by the hint, with the transport header), balanced per
+ * connection, uniformly at random. Per-request balancing and HTTP/2
+ * between proxies come next (issue #6).
+ *
+ * Threads: one discovery thread; workers call wf_discovery_pick from
+ * theirs (a mutex guards the cache; a pick copies what it needs).
+ */
+#ifndef WF_PROXY_DISCOVERY_H
+#define WF_PROXY_DISCOVERY_H
+
+#include "config.h"
+#include "core/loop.h"
+#include "tls/tls_io.h"
+
+typedef struct wf_discovery wf_discovery_t;
+
+typedef enum wf_dst_result {
+    WF_DST_PENDING,      /* asked; the worker's loop is woken on the answer */
+    WF_DST_FORWARD,      /* not a meshed destination (or no answer): original destination */
+    WF_DST_MESHED,       /* *pick names a meshed endpoint */
+    WF_DST_NO_ENDPOINTS, /* a Service without ready endpoints: fail fast */
+} wf_dst_result_t;
+
+typedef struct wf_dst_pick {
+    wf_addr_t addr;      /* where to connect: the endpoint's proxy inbound port */
+    uint16_t app_port;   /* the endpoint's application port (transport header) */
+    bool opaque;         /* skip detection on the far side */
+    char identity[WF_TLS_ID_MAX + 1];
+} wf_dst_pick_t;
+
+/* NULL *out (and 0) when WEFT_PROXY_DESTINATION_SVC_ADDR is unset. */
+int wf_discovery_new(wf_discovery_t **out, const wf_proxy_config_t *cfg, char *err, size_t errlen);
+/* loops[i] is worker i's loop (woken when an answer it waits for comes). */
+int wf_discovery_start(wf_discovery_t *d, wf_loop_t **loops, uint32_t nloops);
+void wf_discovery_free(wf_discovery_t *d);
+
+/* Any worker thread. */
+wf_dst_result_t wf_discovery_pick(wf_discovery_t *d, const wf_addr_t *target, uint32_t worker,
+                                  wf_dst_pick_t *pick);
+
+#endif

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# test_proxy_mesh_mtls — two meshed pods talking through a Service address:
+# a's outbound proxy asks the real destination service where the Service's
+# endpoints are, tunnels to b's proxy over mTLS (SNI and verified identity
+# = what discovery said; transport header carrying the app port), and b's
+# proxy hands the request to its app with l5d-client-id. Covers HTTP and an
+# opaque protocol (redis), no plaintext on the wire, a Service without
+# endpoints (fail fast), and the control plane going away (cached answers
+# keep working).
+source "$(dirname "$0")/lib.sh"
+
+WEFT=$WEFT_BIN/weft
+CTL=$WEFT_BIN/weft-controller
+command -v tcpdump >/dev/null || fail "missing tcpdump (run scripts/deps)"
+command -v redis-server >/dev/null || fail "missing redis-server (run scripts/deps)"
+
+pod_add cp
+pod_add a
+pod_add b
+cd "$T"
+chmod 755 "$T"
+"$WEFT" identity create-root --out-cert ca.crt --out-key ca.key >/dev/null
+"$WEFT" identity create-issuer --ca-cert ca.crt --ca-key ca.key \
+  --out-cert issuer.crt --out-key issuer.key >/dev/null
+SUFFIX=serviceaccount.identity.linkerd.cluster.local
+A_ID=client.demo.$SUFFIX
+B_ID=web.demo.$SUFFIX
+mkdir -p tokens
+for p in a b; do
+  mkdir -p "pod-$p"
+  tok=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  printf '%s' "$tok" >"pod-$p/token"
+  chown -R "$PROXY_UID:$PROXY_UID" "pod-$p"
+  id=$A_ID
+  [ $p = b ] && id=$B_ID
+  echo "$id" >"tokens/$(printf '%s' "$tok" | sha256sum | cut -d' ' -f1)"
+done
+
+# ---- the cluster state the destination service reads ------------------------------------
+S="$T/store"
+put() { # RESOURCE NS NAME < JSON
+  mkdir -p "$S/$1/$2"
+  cat >"$S/$1/$2/.$3.tmp"
+  mv "$S/$1/$2/.$3.tmp" "$S/$1/$2/$3.json"
+}
+service() { # NAME VIP PORT TARGET-PORT
+  put services demo "$1" <<EOF2
+{"apiVersion":"v1","kind":"Service","metadata":{"name":"$1","namespace":"demo"},
+ "spec":{"clusterIP":"$2","ports":[{"port":$3,"targetPort":$4}]}}
+EOF2
+}
+slice() { # SERVICE PORT [POD IP]
+  local eps="[]"
+  [ -n "${3:-}" ] && eps="[{\"addresses\":[\"$4\"],\"conditions\":{\"ready\":true},\"targetRef\":{\"kind\":\"Pod\",\"name\":\"$3\",\"namespace\":\"demo\"}}]"
+  put endpointslices demo "$1-x" <<EOF2
+{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","addressType":"IPv4",
+ "metadata":{"name":"$1-x","namespace":"demo","labels":{"kubernetes.io/service-name":"$1"}},
+ "ports":[{"port":$2,"protocol":"TCP"}],"endpoints":$eps}
+EOF2
+}
+mkdir -p "$S/namespaces"
+echo '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"demo"}}' >"$S/namespaces/demo.json"
+put pods demo web-0 <<EOF2
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-0","namespace":"demo",
+ "labels":{"app":"web","linkerd.io/control-plane-ns":"linkerd"}},
+ "spec":{"serviceAccountName":"web","containers":[{"name":"app","ports":[{"containerPort":8080},{"containerPort":6379}]}]},
+ "status":{"phase":"Running","podIP":"${POD_IP[b]}","podIPs":[{"ip":"${POD_IP[b]}"}],
+  "conditions":[{"type":"Ready","status":"True"}]}}
+EOF2
+service web 10.43.0.10 80 8080
+slice web 8080 web-0 "${POD_IP[b]}"
+service redis 10.43.0.20 6379 6379
+slice redis 6379 web-0 "${POD_IP[b]}"
+service empty 10.43.0.30 80 8080
+slice empty 8080
+
+# ---- control plane ---------------------------------------------------------------------
+start_bg cp "$CTL" identity --addr 0.0.0.0:8080 --admin-addr 127.0.0.1:9990 \
+  --issuer-cert issuer.crt --issuer-key issuer.key --trust-anchors ca.crt \
+  --token-store tokens >"$T/identity.log" 2>&1
+start_bg cp "$CTL" destination --store "$S" --addr 0.0.0.0:8086 --admin-addr 127.0.0.1:9996 \
+  >"$T/destination.log" 2>&1
+DST_PID=$BG_PID
+wait_listen cp 8080
+wait_listen cp 8086
+
+mesh_env() { # POD ID → MESH_ENV
+  MESH_ENV=(
+    "WEFT_PROXY_IDENTITY_TRUST_ANCHORS=$(cat ca.crt)"
+    "WEFT_PROXY_IDENTITY_TOKEN_FILE=$T/pod-$1/token"
+    "WEFT_PROXY_IDENTITY_SVC_ADDR=${POD_IP[cp]}:8080"
+    "WEFT_PROXY_IDENTITY_SVC_NAME=weft-identity.linkerd.$SUFFIX"
+    "WEFT_PROXY_IDENTITY_LOCAL_NAME=$2"
+    "WEFT_PROXY_DESTINATION_SVC_ADDR=${POD_IP[cp]}:8086"
+    "WEFT_PROXY_DESTINATION_CONTEXT={\"ns\":\"demo\",\"nodeName\":\"local\",\"pod\":\"$1\"}"
+  )
+}
+mesh_env b "$B_ID"
+B_ENV=("${MESH_ENV[@]}")
+mesh_env a "$A_ID"
+A_ENV=("${MESH_ENV[@]}")
+start_bg b "$PY" "$WT_LIB_DIR/helpers/h1peer.py" serve --port 8080 --log "$T/app.jsonl"
+start_bg b redis-server --port 6379 --bind 0.0.0.0 --save "" --appendonly no --protected-mode no \
+  >"$T/redis.log" 2>&1
+wait_listen b 8080
+wait_listen b 6379
+pod_mesh b "${B_ENV[@]}"
+pod_mesh a "${A_ENV[@]}"
+in_pod a ip route add 10.43.0.0/16 dev eth0
+
+app_header() { # MARKER HEADER
+  "$PY" - "$T/app.jsonl" "$1" "$2" <<'PYEOF'
+import json, sys
+path, marker, name = sys.argv[1:4]
+for line in open(path):
+    r = json.loads(line)
+    if r.get("kind") == "request" and marker in r.get("target", ""):
+        vals = [v for k, v in r["headers"] if k.lower() == name]
+        print(vals[0] if vals else "<none>")
+        break
+else:
+    print("<no request>")
+PYEOF
+}
+
+# ---- HTTP through the Service address, over mTLS ------------------------------------------
+MARK="weft-mesh-marker-$RANDOM$RANDOM"
+start_bg a tcpdump --immediate-mode -i eth0 -U -s 0 -w "$T/hop.pcap" "tcp" >"$T/tcpdump.log" 2>&1
+TCPDUMP_PID=$BG_PID
+wait_until 5 grep -q "listening on" "$T/tcpdump.log" || fail "tcpdump did not start"
+out=$(in_pod a curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -H "x-secret: $MARK" \
+  "http://10.43.0.10/$MARK") || true
+assert_eq "$out" 200 "a → web Service (10.43.0.10:80) answered"
+assert_eq "$(app_header "$MARK" l5d-client-id)" "$A_ID" "b's app sees a's identity in l5d-client-id"
+assert_ge "$(metric a tcp_open_total "direction=\"outbound\",peer=\"dst\",tls=\"true\",server_id=\"$B_ID\"")" 1 \
+  "a's outbound hop is mTLS to $B_ID (tcp_open_total server_id)"
+assert_ge "$(metric b request_total "direction=\"inbound\",tls=\"true\",client_id=\"$A_ID\",target_port=\"8080\"")" 1 \
+  "b's inbound counted the request as mTLS from $A_ID on port 8080"
+
+# ---- opaque (redis) through the Service address, over mTLS ------------------------------------
+out=$(in_pod a redis-cli -h 10.43.0.20 -p 6379 SET k "$MARK" 2>&1) || true
+assert_eq "$out" OK "redis SET through the mesh"
+out=$(in_pod a redis-cli -h 10.43.0.20 -p 6379 GET k 2>&1) || true
+assert_eq "$out" "$MARK" "redis GET through the mesh"
+assert_ge "$(metric b tcp_open_total "direction=\"inbound\",peer=\"src\",tls=\"true\",client_id=\"$A_ID\",target_port=\"6379\"")" 1 \
+  "b's inbound saw redis as mTLS from $A_ID on port 6379"
+
+kill_tree "$TCPDUMP_PID" INT
+assert_eq "$(grep -a -c "$MARK" "$T/hop.pcap" || true)" 0 "no plaintext application bytes between the pods"
+assert_gt "$(stat -c %s "$T/hop.pcap")" 2000 "the capture saw the traffic"
+
+# ---- a Service without endpoints fails fast --------------------------------------------------
+in_pod a curl -sS --max-time 5 -o /dev/null "http://10.43.0.30/" 2>/dev/null && fail "empty Service answered"
+assert_ge "$(metric a outbound_tcp_errors_total 'error="no_endpoints"')" 1 "no endpoints: refused and counted"
+
+# ---- the control plane goes away: cached answers keep working --------------------------------
+kill_tree "$DST_PID"
+out=$(in_pod a curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://10.43.0.10/after-outage") || true
+assert_eq "$out" 200 "with the destination service down, a resolved Service still works"
+assert_eq "$(app_header after-outage l5d-client-id)" "$A_ID" "... still over mTLS"
