@@ -634,11 +634,26 @@ int wf_cli_up_main(int argc, char **argv)
         applied = json_array();
     }
     json_int_t gen = json_integer_value(json_object_get(prev, "generation")) + 1;
+    /* Where each object was applied from: a container without workingDir
+     * runs there (the demo's `python3 demo/app/web.py` from the repo root). */
+    json_t *dirs = json_deep_copy(json_object_get(prev, "dirs"));
+    if (!json_is_object(dirs)) {
+        json_decref(dirs);
+        dirs = json_object();
+    }
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        snprintf(cwd, sizeof(cwd), "/");
+    json_array_foreach (objs, i, o) {
+        char key[600];
+        wf_lm_key(o, key, sizeof(key));
+        json_object_set_new(dirs, key, json_string(cwd));
+    }
     json_decref(prev);
     wf_lm_merge(applied, objs);
     json_decref(objs);
     wf_lm_precheck(applied);
-    json_t *doc = json_pack("{s:I, s:O}", "generation", gen, "objects", applied);
+    json_t *doc = json_pack("{s:I, s:O, s:o}", "generation", gen, "objects", applied, "dirs", dirs);
     char *body = json_dumps(doc, JSON_INDENT(1));
     json_decref(doc);
     rc = body ? wf_lm_write_atomic(path, body, strlen(body), 0644) : -ENOMEM;

@@ -119,6 +119,7 @@ void wf_lm_pod_free(wf_lm_pod_t *pod)
     free(pod->owner_key);
     free(pod->owner_kind);
     free(pod->owner_name);
+    free(pod->apply_dir);
     json_decref(pod->tmpl);
     wf_lm_proc_clear(&pod->proxy);
     for (size_t i = 0; i < pod->nprocs; i++)
@@ -171,6 +172,8 @@ wf_lm_pod_t *wf_lm_pod_new(wf_lm_sup_t *s, const char *ns, const char *name, jso
     pod->ns = strdup(ns);
     pod->name = strdup(name);
     pod->owner_key = owner_key ? strdup(owner_key) : NULL;
+    const char *dir = owner_key ? json_string_value(json_object_get(s->dirs, owner_key)) : NULL;
+    pod->apply_dir = dir ? strdup(dir) : NULL;
     pod->tmpl = json_deep_copy(tmpl);
     if (!json_is_object(json_object_get(pod->tmpl, "metadata")))
         json_object_set_new(pod->tmpl, "metadata", json_object());
@@ -264,8 +267,16 @@ static void wf_lm_proc_from_container(wf_lm_sup_t *s, wf_lm_pod_t *pod, json_t *
         }
     }
     p->env = env.v;
+    /* workingDir, else the directory the manifest was applied from (local
+     * mode's stand-in for the image's WORKDIR); a relative one is taken
+     * from there too. */
     const char *wd = json_string_value(json_object_get(c, "workingDir"));
-    p->workdir = wd ? strdup(wd) : NULL;
+    if (wd && wd[0] != '/' && pod->apply_dir)
+        (void)!asprintf(&p->workdir, "%s/%s", pod->apply_dir, wd);
+    else if (wd)
+        p->workdir = strdup(wd);
+    else if (pod->apply_dir)
+        p->workdir = strdup(pod->apply_dir);
     json_t *uid = wf_lm_path(c, "securityContext.runAsUser");
     if (uid == NULL)
         uid = wf_lm_path(pod->tmpl, "spec.securityContext.runAsUser");

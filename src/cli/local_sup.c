@@ -239,6 +239,8 @@ static int wf_lm_load_applied(wf_lm_sup_t *s)
     }
     json_decref(s->applied);
     s->applied = json_incref(objs);
+    json_decref(s->dirs);
+    s->dirs = json_incref(json_object_get(a, "dirs"));
     s->generation = json_integer_value(json_object_get(a, "generation"));
     json_decref(a);
     return 0;
@@ -439,6 +441,7 @@ int wf_lm_supervise(const wf_lm_paths_t *paths)
     fprintf(stderr, "weft: supervisor: stopped\n");
     unlink(pidf);
     json_decref(s->applied);
+    json_decref(s->dirs);
     json_decref(s->published);
     json_decref(s->hosts_written);
     json_decref(s->uids);

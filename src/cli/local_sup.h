@@ -73,6 +73,7 @@ typedef struct wf_lm_pod {
     int veth;             /* index of wv<N> in the node */
     wf_lm_inject_t inj;
     char restart_policy; /* 'A'lways, 'O'nFailure, 'N'ever */
+    char *apply_dir;     /* owned or NULL: where its owner was applied from */
     wf_lm_proc_t proxy;  /* used when inj.mode != DISABLED */
     wf_lm_proc_t *procs; /* owned array of app containers */
     size_t nprocs;
@@ -93,6 +94,7 @@ typedef struct wf_lm_sup {
     const wf_lm_paths_t *paths; /* borrowed */
     char bindir[PATH_MAX];      /* where weft-proxy, weft-init, weft-controller live */
     json_t *applied;            /* owned: objects (array) of applied.json */
+    json_t *dirs;               /* owned or NULL: applied key -> directory it was applied from */
     json_int_t generation;      /* of `applied` */
     wf_lm_pod_t **pods;         /* owned */
     size_t npods, cappods;

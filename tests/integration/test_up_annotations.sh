@@ -53,8 +53,17 @@ spec:
     readinessProbe:
       httpGet: {path: /, port: web}
     ports: [{name: web, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: here, namespace: edge, annotations: {linkerd.io/inject: disabled}}
+spec:
+  containers: [{name: c, command: [sh, -c, 'echo "cwd=$(pwd)"; exec sleep 600']}]
 YAML
 
+# Containers without workingDir run where `weft up` ran (the image's WORKDIR
+# stand-in, which the demo's relative commands rely on).
+mkdir -p "$T/here" && cd "$T/here"
 up -f "$T/app.yaml"
 assert_eq "$UP_RC" 0 "weft up exits 0"
 pods=$(wf get pods -n edge)
@@ -78,6 +87,8 @@ assert_contains "$rules" "--dports 6379" "the namespace's skip-outbound-ports re
 
 wait_until 10 sh -c "'$WEFT' logs runas -n edge --state-dir '$STATE' | grep -q uid=" || fail "runas logged nothing"
 assert_eq "$(wf logs runas -n edge | head -1)" "uid=65534 cwd=/tmp greeting=42" "runAsUser, workingDir and env apply"
+wait_until 10 sh -c "'$WEFT' logs here -n edge --state-dir '$STATE' | grep -q cwd=" || fail "pod here logged nothing"
+assert_eq "$(wf logs here -n edge)" "cwd=$T/here" "without workingDir a container runs in the directory weft up ran in"
 
 # A hung server (SIGSTOP: connections still complete, HTTP gets no answer)
 # fails its httpGet readiness probe and the pod turns not ready; SIGCONT
