@@ -28,10 +28,14 @@ int wf_lm_net_node_up(const char *node, char *err, size_t errlen)
     if (!wf_lm_netns_exists(node) && wf_lm_netns_add(node, err, errlen) < 0)
         return -EIO;
     char cmds[512];
+    /* The Service range is local to the node: a VIP packet that no DNAT
+     * rule took (no ready endpoint) is delivered to the node and refused
+     * (RST), as kube-proxy refuses it, instead of failing as unroutable. */
     snprintf(cmds, sizeof(cmds),
              "link set lo up\n"
              "addr replace " WF_LM_NODE_IP "/32 dev lo\n"
-             "addr replace " WF_LM_GATEWAY "/32 dev lo\n");
+             "addr replace " WF_LM_GATEWAY "/32 dev lo\n"
+             "route replace local " WF_LM_SVC_CIDR " dev lo\n");
     if (wf_lm_ip_batch(node, cmds, err, errlen) < 0)
         return -EIO;
     const char *argv[] = {"ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.ip_forward=1",

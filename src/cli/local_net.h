@@ -18,7 +18,9 @@
  * the same L2 segment, would reply directly and bypass the DNAT — the
  * hairpin problem). The remaining hairpin, a pod reaching a VIP that picks
  * the pod itself, is SNATed to the node's 10.42.0.1 (kube-proxy's
- * masquerade mark), so the reply comes back through the node too.
+ * masquerade mark), so the reply comes back through the node too. The
+ * Service range is a local route in the node, so a VIP without a ready
+ * endpoint is refused there (RST) rather than unroutable.
  */
 #ifndef WF_CLI_LOCAL_NET_H
 #define WF_CLI_LOCAL_NET_H

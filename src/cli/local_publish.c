@@ -186,9 +186,10 @@ static char *wf_lm_rules(wf_lm_sup_t *s)
             }
             fprintf(f, ":WEFT-SVC-%d - [0:0]\n", svc_chain);
             if (nready == 0) {
-                /* No endpoint: refuse at once, as kube-proxy does. */
+                /* No endpoint: refuse at once, as kube-proxy does (the
+                 * Service range is local to the node: see local_net.c). */
                 fprintf(flt,
-                        "-A FORWARD -d %s/32 -p tcp --dport %d -j REJECT --reject-with "
+                        "-A INPUT -d %s/32 -p tcp --dport %d -j REJECT --reject-with "
                         "tcp-reset\n",
                         v->vip, port);
                 continue;

@@ -140,7 +140,8 @@ assert_eq "$(pyq "$STATE/store/pods/default/good-b.json" 'd["metadata"]["annotat
   'annotation linkerd.io/inject: unknown value "yes-please" (want enabled, ingress or disabled)' "the store records why good-b is uninjected"
 assert_eq "$(pyq "$STATE/store/servers.policy.linkerd.io/default/web-http.json" 'd["spec"]["port"]')" 8080 "the CRD object is in the store, typed"
 assert_eq "$(pyq "$STATE/store/endpointslices/default/$(ls "$STATE/store/endpointslices/default")" 'len(d["endpoints"])')" 0 "ghost's EndpointSlice is empty"
-assert_eq "$(wf exec good-a -- curl -s -m 3 -o /dev/null -w '%{http_code}' http://ghost/ || true)" 000 "a VIP without endpoints refuses connections"
+rc=0; wf exec good-a -- curl -s -m 3 -o /dev/null http://ghost/ || rc=$?
+assert_eq "$rc" 7 "a VIP without endpoints refuses connections (curl: connection refused)"
 
 # ---- a pod whose command exits at once --------------------------------------------------------
 cat >"$T/crash.yaml" <<'YAML'

@@ -228,11 +228,11 @@ static void test_publish_shapes(void)
     CHECK_EQ_STR(json_string_value(wf_lm_path(svco, "spec.clusterIP")), "10.43.0.10");
     json_decref(want);
 
-    /* No ready endpoint: the VIP is refused in the node's FORWARD chain. */
+    /* No ready endpoint: the VIP is refused in the node's INPUT chain. */
     for (size_t i = 0; i < s.npods; i++)
         s.pods[i]->procs[0].ready = false;
     rules = wf_lm_rules(&s);
-    CHECK(strstr(rules, "-A FORWARD -d 10.43.0.10/32 -p tcp --dport 80 -j REJECT") != NULL);
+    CHECK(strstr(rules, "-A INPUT -d 10.43.0.10/32 -p tcp --dport 80 -j REJECT") != NULL);
     CHECK(strstr(rules, "DNAT") == NULL);
     free(rules);
 
