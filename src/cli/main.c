@@ -4,6 +4,7 @@
  * (install, check, inject, viz...) are one table row each.
  */
 #include "cli.h"
+#include "local.h"
 
 #include <stdio.h>
 
@@ -12,6 +13,13 @@ static int wf_cli_version_main(int argc, char **argv);
 static const wf_cli_cmd_t wf_cli_cmds[] = {
     {"identity", "create and inspect the mesh's CA certificates (trust anchor, issuer)",
      wf_cli_identity_main},
+    {"up", "run Kubernetes manifests on this machine, meshed (local mode)", wf_cli_up_main},
+    {"down", "stop everything `weft up` started and remove its state", wf_cli_down_main},
+    {"get", "list local-mode pods or services (get pods|svc)", wf_cli_get_main},
+    {"logs", "print a local-mode pod container's log", wf_cli_logs_main},
+    {"exec", "run a command inside a local-mode pod", wf_cli_exec_main},
+    {"viz", "golden metrics of local-mode workloads (viz stat deploy|sts|pod|svc)",
+     wf_cli_viz_main},
     {"version", "print weft's version", wf_cli_version_main},
 };
 
@@ -58,6 +66,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(name, "--version") == 0)
         name = "version";
+    /* The local-mode supervisor daemon: started by `weft up`, not listed. */
+    if (strcmp(name, "__supervise") == 0)
+        return wf_cli_supervise_main(argc - 1, argv + 1);
     const wf_cli_cmd_t *cmd = wf_cli_cmd_find(wf_cli_cmds, WF_ARRAY_LEN(wf_cli_cmds), name);
     if (cmd == NULL) {
         wf_cli_errorf("unknown command \"%s\"", argv[1]);
