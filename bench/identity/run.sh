@@ -21,7 +21,7 @@ hz=$(getconf CLK_TCK)
 pod_add cp
 pod_add a
 pod_add b
-cd "$T"
+cd "$T" || exit 1
 chmod 755 "$T"
 "$WEFT_BIN/weft" identity create-root --out-cert ca.crt --out-key ca.key >/dev/null
 "$WEFT_BIN/weft" identity create-issuer --ca-cert ca.crt --ca-key ca.key \

@@ -17,7 +17,7 @@ command -v redis-server >/dev/null || fail "missing redis-server (run scripts/de
 pod_add cp
 pod_add a
 pod_add b
-cd "$T"
+cd "$T" || exit 1
 chmod 755 "$T"
 "$WEFT" identity create-root --out-cert ca.crt --out-key ca.key >/dev/null
 "$WEFT" identity create-issuer --ca-cert ca.crt --ca-key ca.key \

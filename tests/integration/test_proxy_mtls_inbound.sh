@@ -23,7 +23,7 @@ pod_add a
 pod_add b
 pod_add c
 
-cd "$T"
+cd "$T" || exit 1
 chmod 755 "$T" # the proxy (uid 2102) reads its token under here
 "$WEFT" identity create-root --out-cert ca.crt --out-key ca.key >/dev/null
 "$WEFT" identity create-issuer --ca-cert ca.crt --ca-key ca.key \

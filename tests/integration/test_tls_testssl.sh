@@ -13,7 +13,7 @@ CTL=$WEFT_BIN/weft-controller
 pod_add cp
 pod_add a
 pod_add b
-cd "$T"
+cd "$T" || exit 1
 chmod 755 "$T"
 "$WEFT" identity create-root --out-cert ca.crt --out-key ca.key >/dev/null
 "$WEFT" identity create-issuer --ca-cert ca.crt --ca-key ca.key \
