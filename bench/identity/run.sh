@@ -66,7 +66,7 @@ start_bg b taskset -c 1 setpriv --reuid "$PROXY_UID" --regid "$PROXY_UID" --clea
   "WEFT_PROXY_IDENTITY_TOKEN_FILE=$T/pod-b/token" "WEFT_PROXY_IDENTITY_SVC_ADDR=${POD_IP[cp]}:8080" \
   "WEFT_PROXY_IDENTITY_SVC_NAME=$SVC_ID" "WEFT_PROXY_IDENTITY_LOCAL_NAME=$B_ID" \
   "$WEFT_BIN/weft-proxy" >"$T/proxy-b.log" 2>&1
-PROXY_PID=$(pgrep -n -x weft-proxy)
+PX_PID=$(pgrep -n -x weft-proxy)
 # The same proxy without identity, for the RSS baseline.
 start_bg a setpriv --reuid "$PROXY_UID" --regid "$PROXY_UID" --clear-groups \
   env -i "WEFT_PROXY_LOG=warn" "$WEFT_BIN/weft-proxy" >"$T/proxy-a.log" 2>&1
@@ -76,19 +76,19 @@ rss_before=$(awk '/^VmRSS:/ {print $2}' "/proc/$PLAIN_PID/status")
 wait_until 10 eval 'in_pod b curl -sf -o /dev/null http://127.0.0.1:4191/ready' || fail "proxy not ready"
 # Establish one mTLS connection so the TLS context exists, then measure.
 in_pod a "$PY" "$HERE/load.py" handshake "${POD_IP[b]}" 8080 "$B_ID" ca.crt a-chain.crt a.key 0.5 1 >/dev/null
-rss_cert=$(awk '/^VmRSS:/ {print $2}' "/proc/$PROXY_PID/status")
-p0=$(cpu_ticks "$PROXY_PID")
+rss_cert=$(awk '/^VmRSS:/ {print $2}' "/proc/$PX_PID/status")
+p0=$(cpu_ticks "$PX_PID")
 if [ -n "${PERF_OUT:-}" ]; then
-  perf record -e cpu-clock -g -p "$PROXY_PID" -o "$PERF_OUT" -- sleep "$SECS" >/dev/null 2>&1 &
+  perf record -e cpu-clock -g -p "$PX_PID" -o "$PERF_OUT" -- sleep "$SECS" >/dev/null 2>&1 &
 fi
 out=$(in_pod a taskset -c 0 "$PY" "$HERE/load.py" handshake "${POD_IP[b]}" 8080 "$B_ID" ca.crt \
   a-chain.crt a.key "$SECS" 2)
-p1=$(cpu_ticks "$PROXY_PID")
+p1=$(cpu_ticks "$PX_PID")
 hops=$(awk '{print $2}' <<<"$out")
 herrs=$(awk '{print $4}' <<<"$out")
 hs_cpu_us=$(calc "($p1 - $p0) / $hz * 1000000 / $hops")
 hs_per_core=$(calc "1000000 / $hs_cpu_us")
-rss_after=$(awk '/^VmRSS:/ {print $2}' "/proc/$PROXY_PID/status")
+rss_after=$(awk '/^VmRSS:/ {print $2}' "/proc/$PX_PID/status")
 
 cat <<EOF2
 | figure | value | goal |
