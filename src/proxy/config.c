@@ -73,6 +73,7 @@ static const var_t vars[] = {
     {"DESTINATION_SVC_ADDR", T_STR, OFF(destination_svc_addr), NULL, 0, 0},
     {"DESTINATION_SVC_NAME", T_NAME, OFF(destination_svc_name), NULL, 0, 0},
     {"DESTINATION_CONTEXT", T_STR, OFF(destination_context), NULL, 0, 0},
+    {"INGRESS_MODE", T_BOOL, OFF(ingress_mode), "false", 0, 0},
 };
 
 /* A DNS-like name: 1..253 octets of [a-z0-9-.], no empty label. */

@@ -62,6 +62,9 @@ typedef struct wf_proxy_config {
     const char *destination_svc_addr;   /* host:port of the destination service */
     const char *destination_svc_name;   /* its identity (for when it serves mTLS) */
     const char *destination_context;    /* JSON sent as context_token */
+    /* Ingress mode (linkerd.io/inject: ingress): outbound HTTP is routed by
+     * l5d-dst-override; requests without it go where they were sent. */
+    bool ingress_mode;
 } wf_proxy_config_t;
 
 static inline bool wf_proxy_identity_enabled(const wf_proxy_config_t *cfg)

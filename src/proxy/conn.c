@@ -525,6 +525,10 @@ void wf_pconn_discovered(wf_pconn_t *c)
 {
     if (c->state == PC_DISCOVER)
         conn_discover(c);
+    else if (c->state == PC_HTTP1)
+        wf_h1s_discovered(c);
+    else if (c->state == PC_HTTP2)
+        wf_h2s_discovered(c);
 }
 
 static void conn_connect(wf_pconn_t *c)
@@ -677,8 +681,9 @@ void wf_pconn_accept(wf_worker_t *w, const wf_side_t *side, int fd, const wf_add
         conn_close(c, err);
         return;
     }
+    /* Ingress mode routes per request by header, never by address. */
     if (side->dir == WF_DIR_OUTBOUND && w->proxy->discovery != NULL &&
-        !wf_addr_is_loopback(&orig)) {
+        !cfg->ingress_mode && !wf_addr_is_loopback(&orig)) {
         conn_discover(c);
         return;
     }
@@ -710,6 +715,29 @@ int wf_pconn_request_headers(const wf_pconn_t *c, wf_http_head_t *req)
     return wf_http_head_set(req, WF_STR(WF_L5D_CLIENT_ID), wf_pconn_client_id(c));
 }
 
+/* l5d-dst-override: "name:port", a DNS-like name and a decimal port. */
+static bool dst_override_ok(wf_str_t v)
+{
+    size_t colon = v.len;
+    for (size_t i = 0; i < v.len; i++)
+        if (v.ptr[i] == ':')
+            colon = i;
+    if (colon == 0 || colon == v.len || colon + 6 < v.len || v.len > WF_DST_PATH_MAX)
+        return false;
+    for (size_t i = 0; i < colon; i++) {
+        char ch = v.ptr[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
+            return false;
+    }
+    unsigned port = 0;
+    for (size_t i = colon + 1; i < v.len; i++) {
+        if (v.ptr[i] < '0' || v.ptr[i] > '9')
+            return false;
+        port = port * 10 + (unsigned)(v.ptr[i] - '0');
+    }
+    return port > 0 && port <= 65535;
+}
+
 /* Inbound HTTP/2 from a meshed peer that carried an HTTP/1 request: back
  * to HTTP/1 for the application, with the framing it had. */
 static bool orig_proto_h1(wf_exchange_t *x)
@@ -736,10 +764,28 @@ int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target)
     }
     *target = c->orig_dst;
     wf_dst_pick_t pick;
-    if (w->proxy->discovery != NULL && x->req.upgrade.len == 0 &&
-        x->req.method_id != WF_H1_M_CONNECT &&
-        wf_discovery_pick(w->proxy->discovery, &c->orig_dst, w->id, &pick) == WF_DST_MESHED &&
-        wf_worker_tls_client(w) != NULL) {
+    wf_dst_result_t r = WF_DST_FORWARD;
+    wf_discovery_t *d = w->proxy->discovery;
+    if (d != NULL && x->req.upgrade.len == 0 && x->req.method_id != WF_H1_M_CONNECT) {
+        if (w->proxy->cfg.ingress_mode) {
+            /* Ingress: l5d-dst-override names the Service (FQDN:port);
+             * without it the request goes where it was sent, unmeshed. */
+            const wf_hfield_t *o = wf_http_head_find(&x->req, WF_STR(WF_L5D_DST_OVERRIDE));
+            if (o != NULL && !dst_override_ok(o->value)) {
+                wf_log_info("outbound: ignoring a malformed %s header", WF_L5D_DST_OVERRIDE);
+                o = NULL;
+            }
+            if (o != NULL)
+                r = wf_discovery_pick_path(d, o->value, w->id, &pick);
+        } else {
+            r = wf_discovery_pick(d, &c->orig_dst, w->id, &pick);
+        }
+    }
+    if (r == WF_DST_PENDING)
+        return WF_EAGAIN; /* retried when discovery answers (wf_pconn_discovered) */
+    if (r == WF_DST_NO_ENDPOINTS)
+        return WF_ENOTFOUND;
+    if (r == WF_DST_MESHED && wf_worker_tls_client(w) != NULL) {
         /* Per request: HTTP/1 travels as HTTP/2 between proxies, on one
          * multiplexed mTLS connection per endpoint; the peer restores it. */
         if (!h2 && wf_http_head_set(&x->req, WF_STR(WF_L5D_ORIG_PROTO), WF_STR("HTTP/1.1")) != 0)

@@ -84,10 +84,16 @@ int wf_pconn_request_headers(const wf_pconn_t *c, wf_http_head_t *req);
 /* Sends an HTTP request received on c upstream: inbound to the app on
  * loopback (HTTP/2 from a meshed peer back to HTTP/1 when l5d-orig-proto
  * says so), outbound to a meshed endpoint over mTLS + HTTP/2 (picked per
- * request) or to the original destination. *target is where it went. */
+ * request; in ingress mode by l5d-dst-override) or to the original
+ * destination. *target is where it went. WF_EAGAIN: discovery has not
+ * answered yet, call again from wf_h1s/h2s_discovered; WF_ENOTFOUND: the
+ * Service has no ready endpoints. */
 int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target);
 /* Cancels x's upstream side, whichever codec holds it. */
 void wf_pconn_cancel_upstream(wf_worker_t *w, wf_exchange_t *x, uint32_t h2_code);
+
+/* Ingress mode: the Service (FQDN:port) a request is for. */
+#define WF_L5D_DST_OVERRIDE "l5d-dst-override"
 
 /* Proxy-to-proxy: the protocol a request had before it became HTTP/2. */
 #define WF_L5D_ORIG_PROTO "l5d-orig-proto"
@@ -103,6 +109,9 @@ void wf_h1s_free(wf_pconn_t *c);
 /* Graceful drain: idle keep-alive connections close now, busy ones after
  * their response (which carries "connection: close"). */
 void wf_h1s_drain(wf_pconn_t *c);
+/* Discovery answered: a request waiting for it (WF_EAGAIN from
+ * wf_pconn_forward) is forwarded now. */
+void wf_h1s_discovered(wf_pconn_t *c);
 
 /* h2_server.c */
 int wf_h2s_start(wf_pconn_t *c);
@@ -110,5 +119,6 @@ void wf_h2s_on_events(wf_pconn_t *c);
 void wf_h2s_timeout(wf_pconn_t *c);
 void wf_h2s_free(wf_pconn_t *c);
 void wf_h2s_drain(wf_pconn_t *c);
+void wf_h2s_discovered(wf_pconn_t *c);
 
 #endif

@@ -21,6 +21,9 @@
 #define IDLE_EVICT_MS 60000
 #define BACKOFF_MAX_MS 30000
 #define MAX_ENDPOINTS 4096
+/* How long a first answer may take before askers give up waiting and go
+ * to the original destination (the control plane may be away). */
+#define PENDING_MAX_MS 3000
 
 typedef struct dst_ep {
     wf_addr_t addr; /* the endpoint's application address */
@@ -33,12 +36,13 @@ typedef enum { E_PENDING, E_RESOLVED, E_NO_ENDPOINTS, E_NOT_SERVICE } entry_stat
 
 typedef struct dst_entry {
     struct dst_entry *next;
-    wf_addr_t target;
+    char path[WF_DST_PATH_MAX + 1]; /* what is asked: "ip:port" or "name:port" */
     entry_state_t state;
     dst_ep_t *eps; /* owned */
     size_t neps, cap;
     uint64_t waiters;       /* workers to wake on the next answer (bit per worker) */
     uint64_t last_used_ms;  /* CLOCK_MONOTONIC */
+    uint64_t created_ms;
     wf_grpc_ccall_t *call;  /* discovery thread only */
     struct wf_discovery *owner;
 } dst_entry_t;
@@ -191,9 +195,7 @@ static void on_stream_done(wf_grpc_ccall_t *cc, wf_grpc_status_t status, wf_str_
         status != WF_GRPC_DEADLINE_EXCEEDED) {
         /* The service refused the question (a malformed path...): this
          * target is not for discovery; forward. */
-        char t[WF_ADDR_STRLEN];
-        wf_addr_format(&e->target, t, sizeof(t));
-        wf_log_info("discovery: %s: status %d: %.*s; forwarding to it as is", t, (int)status,
+        wf_log_info("discovery: %s: status %d: %.*s; forwarding to it as is", e->path, (int)status,
                     (int)WF_MIN(message.len, 200), message.ptr);
         e->state = E_NOT_SERVICE;
         wake_waiters(d, e);
@@ -206,11 +208,9 @@ static void on_stream_done(wf_grpc_ccall_t *cc, wf_grpc_status_t status, wf_str_
 
 static void stream_start(wf_discovery_t *d, dst_entry_t *e)
 {
-    char path[WF_ADDR_STRLEN];
-    wf_addr_format(&e->target, path, sizeof(path));
     Weft__Destination__GetDestination req = WEFT__DESTINATION__GET_DESTINATION__INIT;
     req.scheme = "k8s";
-    req.path = path;
+    req.path = e->path;
     req.context_token = (char *)(d->cfg->destination_context ? d->cfg->destination_context : "");
     static const wf_grpc_ccall_cbs_t cbs = {on_update, on_stream_done};
     int err;
@@ -267,6 +267,8 @@ static void sync_streams(wf_discovery_t *d)
         }
         if (e->call == NULL && d->ch != NULL && e->state != E_NOT_SERVICE)
             stream_start(d, e);
+        if (e->state == E_PENDING && e->waiters != 0 && now - e->created_ms >= PENDING_MAX_MS)
+            wake_waiters(d, e); /* they stop waiting (pick answers FORWARD now) */
         pp = &e->next;
     }
     pthread_mutex_unlock(&d->mu);
@@ -364,14 +366,16 @@ void wf_discovery_free(wf_discovery_t *d)
     free(d);
 }
 
-wf_dst_result_t wf_discovery_pick(wf_discovery_t *d, const wf_addr_t *target, uint32_t worker,
-                                  wf_dst_pick_t *pick)
+wf_dst_result_t wf_discovery_pick_path(wf_discovery_t *d, wf_str_t path, uint32_t worker,
+                                       wf_dst_pick_t *pick)
 {
+    if (path.len == 0 || path.len > WF_DST_PATH_MAX)
+        return WF_DST_FORWARD;
     wf_dst_result_t r = WF_DST_FORWARD;
     bool created = false;
     pthread_mutex_lock(&d->mu);
     dst_entry_t *e = d->entries;
-    while (e != NULL && !wf_addr_eq(&e->target, target))
+    while (e != NULL && !(strlen(e->path) == path.len && memcmp(e->path, path.ptr, path.len) == 0))
         e = e->next;
     if (e == NULL) {
         e = calloc(1, sizeof(*e));
@@ -379,8 +383,10 @@ wf_dst_result_t wf_discovery_pick(wf_discovery_t *d, const wf_addr_t *target, ui
             pthread_mutex_unlock(&d->mu);
             return WF_DST_FORWARD;
         }
-        e->target = *target;
+        memcpy(e->path, path.ptr, path.len);
+        e->path[path.len] = '\0';
         e->owner = d;
+        e->created_ms = mono_ms();
         e->state = E_PENDING;
         e->next = d->entries;
         d->entries = e;
@@ -389,6 +395,10 @@ wf_dst_result_t wf_discovery_pick(wf_discovery_t *d, const wf_addr_t *target, ui
     e->last_used_ms = mono_ms();
     switch (e->state) {
     case E_PENDING:
+        if (e->last_used_ms - e->created_ms >= PENDING_MAX_MS) {
+            r = WF_DST_FORWARD; /* no answer in time: don't wait for ever */
+            break;
+        }
         if (worker < 64)
             e->waiters |= 1ull << worker;
         r = WF_DST_PENDING;
@@ -421,4 +431,12 @@ wf_dst_result_t wf_discovery_pick(wf_discovery_t *d, const wf_addr_t *target, ui
     if (created)
         wf_loop_wake(&d->loop);
     return r;
+}
+
+wf_dst_result_t wf_discovery_pick(wf_discovery_t *d, const wf_addr_t *target, uint32_t worker,
+                                  wf_dst_pick_t *pick)
+{
+    char path[WF_ADDR_STRLEN];
+    size_t n = wf_addr_format(target, path, sizeof(path));
+    return wf_discovery_pick_path(d, (wf_str_t){path, n}, worker, pick);
 }

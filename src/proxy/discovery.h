@@ -50,8 +50,14 @@ int wf_discovery_new(wf_discovery_t **out, const wf_proxy_config_t *cfg, char *e
 int wf_discovery_start(wf_discovery_t *d, wf_loop_t **loops, uint32_t nloops);
 void wf_discovery_free(wf_discovery_t *d);
 
-/* Any worker thread. */
+/* Longest destination path asked for ("name.ns.svc.cluster.local:port"). */
+#define WF_DST_PATH_MAX 255
+
+/* Any worker thread. By original destination (ip:port)... */
 wf_dst_result_t wf_discovery_pick(wf_discovery_t *d, const wf_addr_t *target, uint32_t worker,
                                   wf_dst_pick_t *pick);
+/* ...or by name, as ingress mode's l5d-dst-override gives it. */
+wf_dst_result_t wf_discovery_pick_path(wf_discovery_t *d, wf_str_t path, uint32_t worker,
+                                       wf_dst_pick_t *pick);
 
 #endif

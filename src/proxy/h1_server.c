@@ -54,6 +54,7 @@ struct wf_h1s {
     wf_h1_chunked_t chunked;
     uint64_t body_left; /* Content-Length bytes still to read */
     bool head_sent;     /* the response head went out */
+    bool fwd_wait;      /* x waits for discovery before going upstream */
     bool res_done;      /* the response is complete (staged) */
     bool close_after;   /* close once the response is flushed */
     bool read_eof;      /* the client closed its side */
@@ -248,6 +249,8 @@ static void exchange_finish(wf_h1s_t *h, bool cancel)
     h->x = NULL;
 }
 
+static void h1s_forward(wf_h1s_t *h);
+
 static void exchange_start(wf_h1s_t *h, size_t head_len)
 {
     wf_pconn_t *c = h->conn;
@@ -301,15 +304,39 @@ static void exchange_start(wf_h1s_t *h, size_t head_len)
     if (m->flags & WF_H1_MF_CLOSE)
         h->close_after = true;
 
+    h1s_forward(h);
+    wf_timer_stop(&w->loop, &c->timer);
+}
+
+/* Forwards h->x (again, after a discovery wait). */
+static void h1s_forward(wf_h1s_t *h)
+{
+    wf_pconn_t *c = h->conn;
+    wf_exchange_t *x = h->x;
     wf_addr_t target;
     int err = wf_pconn_forward(c, x, &target);
+    h->fwd_wait = err == WF_EAGAIN;
+    if (h->fwd_wait)
+        return;
+    if (err == WF_ENOTFOUND) {
+        x->error = WF_HTTP_E_NO_ENDPOINTS;
+        wf_exchange_wake_down(x);
+        return;
+    }
     if (err != 0) {
         x->error = WF_HTTP_E_CONNECT;
         char dst[WF_ADDR_STRLEN];
         wf_addr_format(&target, dst, sizeof(dst));
         wf_log_info("%s: cannot connect to %s: %s", c->side->name, dst, wf_strerror(err));
+        wf_exchange_wake_down(x);
     }
-    wf_timer_stop(&w->loop, &c->timer);
+}
+
+void wf_h1s_discovered(wf_pconn_t *c)
+{
+    wf_h1s_t *h = c->h1;
+    if (h != NULL && h->fwd_wait && h->x != NULL)
+        h1s_forward(h);
 }
 
 /* Decodes request body bytes from the input into the exchange's pipe. */

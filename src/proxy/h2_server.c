@@ -45,6 +45,7 @@ struct h2s_stream {
     bool deferred;          /* the data provider is waiting for bytes */
     bool done;              /* metrics recorded, exchange released */
     bool pending_forward;   /* head complete; forwarded after this read batch */
+    bool fwd_wait;          /* waits for discovery (ingress mode) */
     size_t unacked;         /* received bytes whose window is not returned yet */
     size_t labels_len;
     char labels[512];
@@ -364,15 +365,38 @@ static void forward_pending(wf_h2s_t *h)
             nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM);
             continue;
         }
-        st->labels_len = wf_http_metrics_request(w->metrics, c->side->name, x->req.authority,
-                                                 (wf_str_t){h->conn_labels, h->conn_labels_len},
-                                                 st->labels, sizeof(st->labels), w->loop.now);
+        if (st->labels_len == 0) /* counted once, not again after a discovery wait */
+            st->labels_len =
+                wf_http_metrics_request(w->metrics, c->side->name, x->req.authority,
+                                        (wf_str_t){h->conn_labels, h->conn_labels_len}, st->labels,
+                                        sizeof(st->labels), w->loop.now);
         wf_addr_t target;
         int err = wf_pconn_forward(c, x, &target);
-        if (err != 0) {
-            x->error = WF_HTTP_E_CONNECT;
+        if (err == WF_EAGAIN) {
+            st->fwd_wait = true; /* wf_h2s_discovered forwards it */
+        } else if (err != 0) {
+            x->error = err == WF_ENOTFOUND ? WF_HTTP_E_NO_ENDPOINTS : WF_HTTP_E_CONNECT;
             stream_progress(st);
         }
+    }
+}
+
+void wf_h2s_discovered(wf_pconn_t *c)
+{
+    wf_h2s_t *h = c->h2;
+    if (h == NULL)
+        return;
+    bool any = false;
+    for (h2s_stream_t *st = h->streams; st != NULL; st = st->next) {
+        if (st->fwd_wait) {
+            st->fwd_wait = false;
+            st->pending_forward = true;
+            any = true;
+        }
+    }
+    if (any) {
+        forward_pending(h);
+        h2s_run(h);
     }
 }
 

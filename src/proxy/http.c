@@ -367,6 +367,8 @@ const char *wf_http_error_text(wf_http_error_t e)
         return "response timed out";
     case WF_HTTP_E_DOWNSTREAM:
         return "client disconnected";
+    case WF_HTTP_E_NO_ENDPOINTS:
+        return "service has no ready endpoints";
     }
     return "unexpected error";
 }
@@ -377,6 +379,8 @@ uint16_t wf_http_error_status(wf_http_error_t e)
     case WF_HTTP_E_CONNECT_TIMEOUT:
     case WF_HTTP_E_RESPONSE_TIMEOUT:
         return 504;
+    case WF_HTTP_E_NO_ENDPOINTS:
+        return 503;
     default:
         return 502;
     }

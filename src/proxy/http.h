@@ -123,6 +123,7 @@ typedef enum wf_http_error {
     WF_HTTP_E_UPSTREAM_PROTO,  /* upstream sent an invalid response (502) */
     WF_HTTP_E_RESPONSE_TIMEOUT, /* (504) */
     WF_HTTP_E_DOWNSTREAM,    /* the client went away mid-exchange */
+    WF_HTTP_E_NO_ENDPOINTS,  /* a meshed Service without ready endpoints (503) */
 } wf_http_error_t;
 
 struct wf_exchange {

@@ -122,6 +122,8 @@ static const char *error_label(wf_http_error_t e)
         return "reset";
     case WF_HTTP_E_UPSTREAM_PROTO:
         return "protocol";
+    case WF_HTTP_E_NO_ENDPOINTS:
+        return "unavailable";
     }
     return "unexpected";
 }

@@ -17,6 +17,7 @@ command -v redis-server >/dev/null || fail "missing redis-server (run scripts/de
 pod_add cp
 pod_add a
 pod_add b
+pod_add i
 cd "$T" || exit 1
 chmod 755 "$T"
 "$WEFT" identity create-root --out-cert ca.crt --out-key ca.key >/dev/null
@@ -25,14 +26,16 @@ chmod 755 "$T"
 SUFFIX=serviceaccount.identity.linkerd.cluster.local
 A_ID=client.demo.$SUFFIX
 B_ID=web.demo.$SUFFIX
+I_ID=ingress.demo.$SUFFIX
 mkdir -p tokens
-for p in a b; do
+for p in a b i; do
   mkdir -p "pod-$p"
   tok=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
   printf '%s' "$tok" >"pod-$p/token"
   chown -R "$PROXY_UID:$PROXY_UID" "pod-$p"
   id=$A_ID
   [ $p = b ] && id=$B_ID
+  [ $p = i ] && id=$I_ID
   echo "$id" >"tokens/$(printf '%s' "$tok" | sha256sum | cut -d' ' -f1)"
 done
 
@@ -99,6 +102,8 @@ mesh_env b "$B_ID"
 B_ENV=("${MESH_ENV[@]}")
 mesh_env a "$A_ID"
 A_ENV=("${MESH_ENV[@]}")
+mesh_env i "$I_ID"
+I_ENV=("${MESH_ENV[@]}" "WEFT_PROXY_INGRESS_MODE=true")
 start_bg b "$PY" "$WT_LIB_DIR/helpers/h1peer.py" serve --port 8080 --log "$T/app.jsonl"
 start_bg b redis-server --port 6379 --bind 0.0.0.0 --save "" --appendonly no --protected-mode no \
   >"$T/redis.log" 2>&1
@@ -106,7 +111,9 @@ wait_listen b 8080
 wait_listen b 6379
 pod_mesh b "${B_ENV[@]}"
 pod_mesh a "${A_ENV[@]}"
+pod_mesh i "${I_ENV[@]}"
 in_pod a ip route add 10.43.0.0/16 dev eth0
+in_pod i ip route add 10.43.0.0/16 dev eth0
 
 app_header() { # MARKER HEADER
   "$PY" - "$T/app.jsonl" "$1" "$2" <<'PYEOF'
@@ -201,6 +208,25 @@ assert_ge "$(metric b tcp_open_total "direction=\"inbound\",peer=\"src\",tls=\"t
 kill_tree "$TCPDUMP_PID" INT
 assert_eq "$(grep -a -c "$MARK" "$T/hop.pcap" || true)" 0 "no plaintext application bytes between the pods"
 assert_gt "$(stat -c %s "$T/hop.pcap")" 2000 "the capture saw the traffic"
+
+# ---- ingress mode (seed ch. 5): routed by l5d-dst-override --------------------------------
+# The address the ingress sends to does not matter (nothing is there);
+# the header names the Service.
+out=$(in_pod i curl -sS --max-time 5 -o /dev/null -w '%{http_code}' \
+  -H "l5d-dst-override: web.demo.svc.cluster.local:80" "http://10.43.0.99/ing-$MARK") || true
+assert_eq "$out" 200 "ingress: l5d-dst-override routes to the web Service"
+assert_eq "$(app_header "ing-$MARK" l5d-client-id)" "$I_ID" "... over mTLS, as the ingress identity"
+out=$(in_pod i curl -sS --max-time 5 -o /dev/null -w '%{http_code}' \
+  "http://${POD_IP[b]}:8080/ing-plain-$MARK") || true
+assert_eq "$out" 200 "ingress: without the header the request goes where it was sent"
+assert_eq "$(app_header "ing-plain-$MARK" l5d-client-id)" "<none>" "... unmeshed (plaintext, no identity)"
+out=$(in_pod i curl -sS --max-time 5 -o /dev/null -w '%{http_code}' \
+  -H "l5d-dst-override: bad name!:80" "http://${POD_IP[b]}:8080/ing-bad-$MARK") || true
+assert_eq "$out" 200 "ingress: a malformed l5d-dst-override is ignored"
+out=$(in_pod i curl -sS --max-time 5 -D - -o /dev/null \
+  -H "l5d-dst-override: empty.demo.svc.cluster.local:80" "http://10.43.0.99/x" 2>&1) || true
+assert_contains "$out" "503" "ingress: a Service without endpoints answers 503"
+assert_contains "$out" "l5d-proxy-error" "... with l5d-proxy-error"
 
 # ---- a Service without endpoints fails fast --------------------------------------------------
 in_pod a curl -sS --max-time 5 -o /dev/null "http://10.43.0.30/" 2>/dev/null && fail "empty Service answered"
