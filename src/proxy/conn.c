@@ -13,6 +13,7 @@
  */
 #include "conn.h"
 #include "http_metrics.h"
+#include "balance.h"
 #include "discovery.h"
 #include "h1_proxy.h"
 #include "h2_proxy.h"
@@ -763,7 +764,7 @@ int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target)
         return wf_h1c_forward(w, c->side, x, target);
     }
     *target = c->orig_dst;
-    wf_dst_pick_t pick;
+    wf_dst_pick_t pick, other;
     wf_dst_result_t r = WF_DST_FORWARD;
     wf_discovery_t *d = w->proxy->discovery;
     if (d != NULL && x->req.upgrade.len == 0 && x->req.method_id != WF_H1_M_CONNECT) {
@@ -776,9 +777,11 @@ int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target)
                 o = NULL;
             }
             if (o != NULL)
-                r = wf_discovery_pick_path(d, o->value, w->id, &pick);
+                r = wf_discovery_pick2(d, o->value, w->id, &pick, &other);
         } else {
-            r = wf_discovery_pick(d, &c->orig_dst, w->id, &pick);
+            char path[WF_ADDR_STRLEN];
+            size_t n = wf_addr_format(&c->orig_dst, path, sizeof(path));
+            r = wf_discovery_pick2(d, (wf_str_t){path, n}, w->id, &pick, &other);
         }
     }
     if (r == WF_DST_PENDING)
@@ -790,8 +793,9 @@ int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target)
          * multiplexed mTLS connection per endpoint; the peer restores it. */
         if (!h2 && wf_http_head_set(&x->req, WF_STR(WF_L5D_ORIG_PROTO), WF_STR("HTTP/1.1")) != 0)
             return WF_ENOMEM;
-        *target = pick.addr;
-        return wf_h2c_forward_mesh(w, c->side, x, &pick);
+        const wf_dst_pick_t *best = wf_balance_choose(w, &pick, &other);
+        *target = best->addr;
+        return wf_h2c_forward_mesh(w, c->side, x, best);
     }
     return h2 ? wf_h2c_forward(w, c->side, x, target) : wf_h1c_forward(w, c->side, x, target);
 }

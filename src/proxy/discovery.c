@@ -366,8 +366,18 @@ void wf_discovery_free(wf_discovery_t *d)
     free(d);
 }
 
-wf_dst_result_t wf_discovery_pick_path(wf_discovery_t *d, wf_str_t path, uint32_t worker,
-                                       wf_dst_pick_t *pick)
+static void fill_pick(const dst_ep_t *ep, wf_dst_pick_t *pick)
+{
+    pick->addr = ep->addr;
+    pick->app_port = wf_addr_port(&ep->addr);
+    /* The peer proxy's inbound port: from the hint, else Linkerd's 4143. */
+    wf_addr_set_port(&pick->addr, ep->inbound_port ? ep->inbound_port : 4143);
+    pick->opaque = ep->inbound_port != 0;
+    snprintf(pick->identity, sizeof(pick->identity), "%s", ep->identity);
+}
+
+wf_dst_result_t wf_discovery_pick2(wf_discovery_t *d, wf_str_t path, uint32_t worker,
+                                   wf_dst_pick_t *pick, wf_dst_pick_t *second)
 {
     if (path.len == 0 || path.len > WF_DST_PATH_MAX)
         return WF_DST_FORWARD;
@@ -410,19 +420,20 @@ wf_dst_result_t wf_discovery_pick_path(wf_discovery_t *d, wf_str_t path, uint32_
         r = WF_DST_NO_ENDPOINTS;
         break;
     case E_RESOLVED: {
-        uint32_t rnd = 0;
-        RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
-        const dst_ep_t *ep = &e->eps[rnd % e->neps];
-        if (!ep->meshed) {
+        /* Two distinct endpoints at random (the balancer picks the better
+         * one); the first decides whether the destination is meshed. */
+        uint32_t rnd[2] = {0, 0};
+        RAND_bytes((unsigned char *)rnd, sizeof(rnd));
+        size_t i = rnd[0] % e->neps, j = i;
+        if (e->neps > 1)
+            j = (i + 1 + rnd[1] % (e->neps - 1)) % e->neps;
+        if (!e->eps[i].meshed) {
             r = WF_DST_FORWARD;
             break;
         }
-        pick->addr = ep->addr;
-        pick->app_port = wf_addr_port(&ep->addr);
-        /* The peer proxy's inbound port: from the hint, else Linkerd's 4143. */
-        wf_addr_set_port(&pick->addr, ep->inbound_port ? ep->inbound_port : 4143);
-        pick->opaque = ep->inbound_port != 0;
-        snprintf(pick->identity, sizeof(pick->identity), "%s", ep->identity);
+        fill_pick(&e->eps[i], pick);
+        if (second != NULL)
+            fill_pick(e->eps[j].meshed ? &e->eps[j] : &e->eps[i], second);
         r = WF_DST_MESHED;
         break;
     }
@@ -433,10 +444,16 @@ wf_dst_result_t wf_discovery_pick_path(wf_discovery_t *d, wf_str_t path, uint32_
     return r;
 }
 
+wf_dst_result_t wf_discovery_pick_path(wf_discovery_t *d, wf_str_t path, uint32_t worker,
+                                       wf_dst_pick_t *pick)
+{
+    return wf_discovery_pick2(d, path, worker, pick, NULL);
+}
+
 wf_dst_result_t wf_discovery_pick(wf_discovery_t *d, const wf_addr_t *target, uint32_t worker,
                                   wf_dst_pick_t *pick)
 {
     char path[WF_ADDR_STRLEN];
     size_t n = wf_addr_format(target, path, sizeof(path));
-    return wf_discovery_pick_path(d, (wf_str_t){path, n}, worker, pick);
+    return wf_discovery_pick2(d, (wf_str_t){path, n}, worker, pick, NULL);
 }

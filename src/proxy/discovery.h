@@ -57,6 +57,10 @@ void wf_discovery_free(wf_discovery_t *d);
 wf_dst_result_t wf_discovery_pick(wf_discovery_t *d, const wf_addr_t *target, uint32_t worker,
                                   wf_dst_pick_t *pick);
 /* ...or by name, as ingress mode's l5d-dst-override gives it. */
+/* With second non-NULL, also a second (different when there is one)
+ * meshed endpoint, for the balancer's power of two choices. */
+wf_dst_result_t wf_discovery_pick2(wf_discovery_t *d, wf_str_t path, uint32_t worker,
+                                   wf_dst_pick_t *pick, wf_dst_pick_t *second);
 wf_dst_result_t wf_discovery_pick_path(wf_discovery_t *d, wf_str_t path, uint32_t worker,
                                        wf_dst_pick_t *pick);
 

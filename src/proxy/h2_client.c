@@ -12,6 +12,7 @@
  * Owner: the worker thread.
  */
 #include "h2_proxy.h"
+#include "balance.h"
 #include "transport_header.h"
 
 #include "core/log.h"
@@ -44,6 +45,7 @@ struct h2c_stream {
     bool deferred;        /* the request data provider waits for bytes */
     size_t unacked;       /* response bytes in the pipe, window not yet returned */
     wf_defer_t free_defer;
+    bool in_flight; /* counted in the endpoint's in-flight requests */
 };
 
 struct wf_h2c {
@@ -68,6 +70,7 @@ struct wf_h2c {
     bool mesh;
     uint16_t app_port;
     char server_id[WF_TLS_ID_MAX + 1];
+    wf_ep_stats_t *ep; /* borrowed from the worker's balancer table, or NULL */
 };
 
 static void h2c_run(wf_h2c_t *c);
@@ -102,6 +105,9 @@ static void stream_remove(h2c_stream_t *st)
     if (st->next)
         st->next->prev = st->prev;
     c->nstreams--;
+    if (st->in_flight && c->ep != NULL && c->ep->inflight > 0)
+        c->ep->inflight--;
+    st->in_flight = false;
     wf_head_builder_free(&st->hb);
     st->conn = NULL;
     wf_loop_defer(&c->worker->loop, &st->free_defer, stream_free_cb);
@@ -203,6 +209,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user
             x->res = head;
             x->res.body = end ? WF_H1_BODY_NONE : WF_H1_BODY_CHUNKED;
             x->first_byte_us = wf_now_us();
+            wf_balance_observe(c->worker, c->ep, (double)(x->first_byte_us - x->start_us) / 1000.0);
             x->res_ready = true;
         } else {
             wf_http_head_free(&x->res_trailers);
@@ -318,6 +325,10 @@ static void h2c_close(wf_h2c_t *c, int err)
     wf_worker_t *w = c->worker;
     bool was_connecting = c->state == H2C_CONNECTING;
     c->state = H2C_CLOSED;
+    /* A refused, reset or timed-out connection to a meshed endpoint: the
+     * balancer avoids it for a moment (a clean close, e.g. idle, is fine). */
+    if (err != 0 && c->mesh)
+        wf_balance_fail(w, c->ep);
     for (wf_h2c_t **p = &w->h2_conns; *p != NULL; p = &(*p)->next) {
         if (*p == c) {
             *p = c->next;
@@ -484,6 +495,7 @@ static wf_h2c_t *h2c_new(wf_worker_t *w, const wf_side_t *dir, const wf_addr_t *
         }
         io = tls;
         c->mesh = true;
+        c->ep = wf_balance_ep(w, mesh);
         c->app_port = mesh->app_port;
         snprintf(c->server_id, sizeof(c->server_id), "%s", mesh->identity);
         uint8_t th[WF_TH_MAX_LEN];
@@ -565,6 +577,10 @@ static int h2c_forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
         return WF_EPROTO;
     }
     st->id = id;
+    if (c->ep != NULL) {
+        c->ep->inflight++;
+        st->in_flight = true;
+    }
     x->refs++;
     x->up = &st->side;
     st->next = c->streams;

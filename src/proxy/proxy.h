@@ -70,6 +70,7 @@ struct wf_worker {
     struct wf_tls_ctx *tls_server; /* owned: inbound mTLS, built from the identity */
     struct wf_tls_ctx *tls_client; /* owned: outbound mTLS to meshed endpoints */
     uint64_t tls_gen;              /* identity generation tls_server holds */
+    struct wf_ep_stats *eps;       /* owned: balancer stats per endpoint (balance.h) */
 };
 
 struct wf_proxy {

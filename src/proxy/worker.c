@@ -8,6 +8,7 @@
  */
 #include "h1_proxy.h"
 #include "h2_proxy.h"
+#include "balance.h"
 #include "identity.h"
 #include "tls/tls_ctx.h"
 
@@ -224,6 +225,7 @@ void wf_worker_join(wf_worker_t *w)
     pthread_join(w->thread, NULL);
     wf_tls_ctx_unref(w->tls_server);
     wf_tls_ctx_unref(w->tls_client);
+    wf_balance_free(w);
     w->tls_server = w->tls_client = NULL;
     wf_metrics_shard_free(w->metrics);
     w->metrics = NULL;

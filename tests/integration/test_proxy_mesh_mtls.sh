@@ -17,6 +17,7 @@ command -v redis-server >/dev/null || fail "missing redis-server (run scripts/de
 pod_add cp
 pod_add a
 pod_add b
+pod_add b2
 pod_add i
 cd "$T" || exit 1
 chmod 755 "$T"
@@ -28,13 +29,14 @@ A_ID=client.demo.$SUFFIX
 B_ID=web.demo.$SUFFIX
 I_ID=ingress.demo.$SUFFIX
 mkdir -p tokens
-for p in a b i; do
+for p in a b b2 i; do
   mkdir -p "pod-$p"
   tok=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
   printf '%s' "$tok" >"pod-$p/token"
   chown -R "$PROXY_UID:$PROXY_UID" "pod-$p"
   id=$A_ID
   [ $p = b ] && id=$B_ID
+  [ $p = b2 ] && id=$B_ID
   [ $p = i ] && id=$I_ID
   echo "$id" >"tokens/$(printf '%s' "$tok" | sha256sum | cut -d' ' -f1)"
 done
@@ -100,6 +102,8 @@ mesh_env() { # POD ID → MESH_ENV
 }
 mesh_env b "$B_ID"
 B_ENV=("${MESH_ENV[@]}")
+mesh_env b2 "$B_ID"
+B2_ENV=("${MESH_ENV[@]}")
 mesh_env a "$A_ID"
 A_ENV=("${MESH_ENV[@]}")
 mesh_env i "$I_ID"
@@ -227,6 +231,59 @@ out=$(in_pod i curl -sS --max-time 5 -D - -o /dev/null \
   -H "l5d-dst-override: empty.demo.svc.cluster.local:80" "http://10.43.0.99/x" 2>&1) || true
 assert_contains "$out" "503" "ingress: a Service without endpoints answers 503"
 assert_contains "$out" "l5d-proxy-error" "... with l5d-proxy-error"
+
+# ---- per-request balancing: a second, 10x slower web endpoint -------------------------------
+# b2 answers after 20 ms (b in about 1 ms). Peak-EWMA P2C sends it little.
+cat >"$T/slow.py" <<'PYEOF'
+import http.server, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        time.sleep(0.02)
+        body = b"slow\n"
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8080), H).serve_forever()
+PYEOF
+start_bg b2 "$PY" "$T/slow.py"
+wait_listen b2 8080
+pod_mesh b2 "${B2_ENV[@]}"
+put pods demo web-1 <<EOF2
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1","namespace":"demo",
+ "labels":{"app":"web","linkerd.io/control-plane-ns":"linkerd"}},
+ "spec":{"serviceAccountName":"web","containers":[{"name":"app","ports":[{"containerPort":8080}]}]},
+ "status":{"phase":"Running","podIP":"${POD_IP[b2]}","podIPs":[{"ip":"${POD_IP[b2]}"}],
+  "conditions":[{"type":"Ready","status":"True"}]}}
+EOF2
+put endpointslices demo web-x <<EOF2
+{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","addressType":"IPv4",
+ "metadata":{"name":"web-x","namespace":"demo","labels":{"kubernetes.io/service-name":"web"}},
+ "ports":[{"port":8080,"protocol":"TCP"}],"endpoints":[
+  {"addresses":["${POD_IP[b]}"],"conditions":{"ready":true},"targetRef":{"kind":"Pod","name":"web-0","namespace":"demo"}},
+  {"addresses":["${POD_IP[b2]}"],"conditions":{"ready":true},"targetRef":{"kind":"Pod","name":"web-1","namespace":"demo"}}]}
+EOF2
+# The update reaches a's proxy: some request lands on b2 (bounded wait).
+b2_seen() { [ "$(metric b2 request_total 'direction="inbound"')" -ge 1 ]; }
+for _ in $(seq 1 100); do
+  in_pod a curl -s --max-time 5 -o /dev/null "http://10.43.0.10/warm" || true
+  b2_seen && break
+done
+b2_seen || fail "the second endpoint never got a request after the EndpointSlice update"
+_ok "a new endpoint in the EndpointSlice receives requests"
+before_b=$(metric b request_total 'direction="inbound"')
+before_b2=$(metric b2 request_total 'direction="inbound"')
+for _ in $(seq 1 100); do
+  in_pod a curl -s --max-time 5 -o /dev/null "http://10.43.0.10/spread" "http://10.43.0.10/spread" || true
+done
+nb=$(( $(metric b request_total 'direction="inbound"') - before_b ))
+nb2=$(( $(metric b2 request_total 'direction="inbound"') - before_b2 ))
+log "200 requests: fast endpoint $nb, slow endpoint $nb2"
+assert_eq "$((nb + nb2))" 200 "all 200 requests answered by the two endpoints"
+assert_le "$nb2" 20 "the 10x slower endpoint gets at most 10 % of the requests"
 
 # ---- a Service without endpoints fails fast --------------------------------------------------
 in_pod a curl -sS --max-time 5 -o /dev/null "http://10.43.0.30/" 2>/dev/null && fail "empty Service answered"
