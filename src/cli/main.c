@@ -4,6 +4,7 @@
  * (install, check, inject, viz...) are one table row each.
  */
 #include "cli.h"
+#include "kube.h"
 
 #include <stdio.h>
 
@@ -12,6 +13,9 @@ static int wf_cli_version_main(int argc, char **argv);
 static const wf_cli_cmd_t wf_cli_cmds[] = {
     {"identity", "create and inspect the mesh's CA certificates (trust anchor, issuer)",
      wf_cli_identity_main},
+    {"inject", "add the weft proxy to Kubernetes manifests (files, dirs or stdin)",
+     wf_cli_inject_main},
+    {"uninject", "remove the weft proxy from Kubernetes manifests", wf_cli_uninject_main},
     {"version", "print weft's version", wf_cli_version_main},
 };
 
