@@ -114,7 +114,7 @@ static void one(run_t *r, const char *src, wf_ynode_t **slot)
         return;
     }
     size_t kl = strlen(kind);
-    if (kl > 4 && strcmp(kind + kl - 4, "List") == 0) {
+    if (kl >= 4 && strcmp(kind + kl - 4, "List") == 0) {
         wf_ynode_t *items = wf_ynode_get(res, "items");
         for (size_t i = 0; items != NULL && items->type == WF_YNODE_SEQ && i < items->n; i++)
             one(r, src, &items->items[i]);

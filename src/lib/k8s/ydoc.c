@@ -398,7 +398,8 @@ json_t *wf_ynode_to_json(const wf_ynode_t *n)
     switch (n->type) {
     case WF_YNODE_SCALAR: {
         bool is_str_tag = n->tag != NULL && strcmp(n->tag, YAML_STR_TAG) == 0;
-        if (n->style == YAML_PLAIN_SCALAR_STYLE && !is_str_tag) {
+        bool plain = n->style == YAML_PLAIN_SCALAR_STYLE || n->style == YAML_ANY_SCALAR_STYLE;
+        if (plain && !is_str_tag) {
             json_t *v = resolve_plain(n->str, n->len);
             if (v != NULL)
                 return v;
