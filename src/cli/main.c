@@ -13,6 +13,8 @@ static int wf_cli_version_main(int argc, char **argv);
 static const wf_cli_cmd_t wf_cli_cmds[] = {
     {"identity", "create and inspect the mesh's CA certificates (trust anchor, issuer)",
      wf_cli_identity_main},
+    {"install", "print the Kubernetes manifests of the mesh (--crds: its CRDs)",
+     wf_cli_install_main},
     {"inject", "add the weft proxy to Kubernetes manifests (files, dirs or stdin)",
      wf_cli_inject_main},
     {"uninject", "remove the weft proxy from Kubernetes manifests", wf_cli_uninject_main},
