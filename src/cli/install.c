@@ -176,7 +176,7 @@ static char *pem_key(EVP_PKEY *k)
     return out;
 }
 
-static int certs_from_pem(const char *pem, const char *name, STACK_OF(X509) * *out, char *err,
+int wf_cli_certs_from_pem(const char *pem, const char *name, STACK_OF(X509) * *out, char *err,
                           size_t errlen)
 {
     BIO *b = BIO_new_mem_buf(pem, -1);
@@ -218,9 +218,9 @@ static int check_given(inst_t *in, certs_t *c, const char *an, const char *in_na
     STACK_OF(X509) *anchors = NULL, *issuer = NULL;
     EVP_PKEY *key = NULL;
     time_t now = time(NULL);
-    int rc = certs_from_pem(c->anchors_pem, an, &anchors, in->err, sizeof(in->err));
+    int rc = wf_cli_certs_from_pem(c->anchors_pem, an, &anchors, in->err, sizeof(in->err));
     if (rc == 0)
-        rc = certs_from_pem(c->issuer_pem, in_name, &issuer, in->err, sizeof(in->err));
+        rc = wf_cli_certs_from_pem(c->issuer_pem, in_name, &issuer, in->err, sizeof(in->err));
     if (rc == 0) {
         BIO *b = BIO_new_mem_buf(c->issuer_key_pem, -1);
         key = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)"") : NULL;

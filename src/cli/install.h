@@ -7,6 +7,8 @@
 
 #include "core/common.h"
 
+#include <openssl/x509.h>
+
 /* One CRD weft serves: group, names, its one served+stored version, and
  * the openAPIV3Schema as JSON text. */
 typedef struct wf_install_crd {
@@ -19,5 +21,10 @@ typedef struct wf_install_crd {
 
 extern const wf_install_crd_t wf_install_crds[];
 extern const size_t wf_install_ncrds;
+
+/* Every PEM certificate in pem (NUL-terminated); name is for messages.
+ * 0, or WF_EINVAL when there is none. *out is the caller's. */
+int wf_cli_certs_from_pem(const char *pem, const char *name, STACK_OF(X509) * *out, char *err,
+                          size_t errlen);
 
 #endif

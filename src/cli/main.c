@@ -15,6 +15,8 @@ static const wf_cli_cmd_t wf_cli_cmds[] = {
      wf_cli_identity_main},
     {"install", "print the Kubernetes manifests of the mesh (--crds: its CRDs)",
      wf_cli_install_main},
+    {"check", "check a cluster: API access, control plane, certificates, webhook, proxies",
+     wf_cli_check_main},
     {"inject", "add the weft proxy to Kubernetes manifests (files, dirs or stdin)",
      wf_cli_inject_main},
     {"uninject", "remove the weft proxy from Kubernetes manifests", wf_cli_uninject_main},
