@@ -511,6 +511,8 @@ static int skip(wf_inject_result_t *res, wf_inject_outcome_t o, const char *fmt,
     va_end(ap);
     res->outcome = o;
     json_array_clear(res->patch);
+    if (o == WF_INJECT_INVALID) /* the webhook shows warnings: name the annotation there too */
+        json_array_append_new(res->warnings, json_string(res->reason));
     return 0;
 }
 
