@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "k8s/inject.h"
 #include "k8s/ydoc.h"
+#include "net/ports.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -289,13 +290,15 @@ static int run_main(int argc, char **argv, bool uninject)
     run_t r = {.uninject = uninject};
     wf_inject_cfg_defaults(&r.cfg);
     r.cfg.force = true;
-    bool help = false, manual = false, ingress = false, cni = false;
+    bool help = false, manual = false, ingress = false, cni = false, native = false;
     const char *anchors = NULL;
     const wf_cli_flag_t inject_flags[] = {
         {"help", NULL, &help},
         {"manual", NULL, &manual},
         {"ingress", NULL, &ingress},
         {"cni", NULL, &cni},
+        {"native-sidecar", NULL, &native},
+        {"cluster-networks", &r.cfg.cluster_networks, NULL},
         {"registry", &r.cfg.registry, NULL},
         {"proxy-version", &r.cfg.version, NULL},
         {"proxy-log-level", &r.cfg.log_level, NULL},
@@ -338,6 +341,11 @@ static int run_main(int argc, char **argv, bool uninject)
                   "  --ingress                       the proxy runs in ingress mode\n"
                   "  --cni                           no weft-init container (a CNI plugin "
                   "redirects)\n"
+                  "  --native-sidecar                the proxy as a restartable init container "
+                  "(Kubernetes 1.29+):\n"
+                  "                                  it is ready before the app starts\n"
+                  "  --cluster-networks CIDRS        the proxy's profile networks (default "
+                  WF_INJECT_DEFAULT_CLUSTER_NETWORKS ")\n"
                   "  --registry R                    image registry (default " WF_INJECT_DEFAULT_REGISTRY
                   ")\n"
                   "  --proxy-version V               image tag (default " WEFT_VERSION ")\n"
@@ -354,6 +362,13 @@ static int run_main(int argc, char **argv, bool uninject)
     (void)manual;
     r.cfg.ingress = ingress;
     r.cfg.cni = cni;
+    r.cfg.native_sidecar = native;
+    wf_cidr_t nets[64];
+    if (wf_cidr_list_parse(nets, WF_ARRAY_LEN(nets), wf_str_from(r.cfg.cluster_networks), err,
+                           sizeof(err)) < 0) {
+        wf_cli_errorf("%s: --cluster-networks: %s", argv[0], err);
+        return WF_CLI_EXIT_USAGE;
+    }
     const char *q[] = {r.cfg.cpu_request, r.cfg.cpu_limit, r.cfg.memory_request,
                        r.cfg.memory_limit};
     for (size_t i = 0; i < WF_ARRAY_LEN(q); i++) {

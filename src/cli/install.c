@@ -62,6 +62,7 @@ static const struct {
     {"enablePodAntiAffinity", V_BOOL, "false"},
     {"enablePodDisruptionBudget", V_BOOL, "false"},
     {"cniEnabled", V_BOOL, "false"},
+    {"proxy.nativeSidecar", V_BOOL, "false"},
     {"webhookFailurePolicy", V_STR, "Ignore"},
     {"identityTrustAnchorsPEM", V_STR, NULL},
     {"identity.issuer.tls.crtPEM", V_STR, NULL},
@@ -729,6 +730,9 @@ static void render_control_plane(inst_t *in, const certs_t *c)
     push_flag(args, "--proxy-memory-limit", val(in, "proxy.resources.memory.limit"));
     if (val_bool(in, "cniEnabled"))
         json_array_append_new(args, json_string("--cni"));
+    if (val_bool(in, "proxy.nativeSidecar"))
+        json_array_append_new(args, json_string("--native-sidecar"));
+    push_flag(args, "--cluster-networks", val(in, "clusterNetworks"));
     push_flag(args, "--log-level", val(in, "controllerLogLevel"));
     render_deployment(in, "weft-proxy-injector", "proxy-injector", "weft-proxy-injector", args,
                       json_pack("[{s:s, s:i}, {s:s, s:i}]", "name", "https", "containerPort",
@@ -791,12 +795,14 @@ static const char usage[] =
     "  --proxy-cpu-request Q, --proxy-cpu-limit Q, --proxy-memory-request Q,\n"
     "  --proxy-memory-limit Q                 proxies' default resources\n"
     "  --cni                                  a CNI plugin redirects traffic: no weft-init\n"
+    "  --native-sidecar                       proxies as restartable init containers (1.29+)\n"
     "  --values FILE                          settings from a YAML file (helm value names)\n"
     "  --set KEY=VALUE[,KEY=VALUE]            one setting (repeatable)\n"
     "\n"
     "Settings (--set / --values): namespace, clusterDomain, identityTrustDomain,\n"
     "clusterNetworks, imageRegistry, linkerdVersion, controllerLogLevel,\n"
     "controllerReplicas, enablePodAntiAffinity, enablePodDisruptionBudget, cniEnabled,\n"
+    "proxy.nativeSidecar,\n"
     "webhookFailurePolicy, identityTrustAnchorsPEM, identity.issuer.tls.crtPEM,\n"
     "identity.issuer.tls.keyPEM, identity.issuer.issuanceLifetime,\n"
     "identity.issuer.clockSkewAllowance, proxy.logLevel, proxy.opaquePorts,\n"
@@ -886,7 +892,7 @@ int wf_cli_install_main(int argc, char **argv)
         else
             rest[nrest++] = argv[i];
     }
-    bool help = false, crds = false, ha = false, cni = false;
+    bool help = false, crds = false, ha = false, cni = false, native = false;
     const char *values = NULL, *anchors = NULL, *issuer = NULL, *issuer_key = NULL;
     const char *f_ns = NULL, *f_td = NULL, *f_nets = NULL, *f_reg = NULL, *f_log = NULL,
                *f_opaque = NULL, *f_skin = NULL, *f_skout = NULL, *f_cpureq = NULL,
@@ -896,6 +902,7 @@ int wf_cli_install_main(int argc, char **argv)
         {"crds", NULL, &crds},
         {"ha", NULL, &ha},
         {"cni", NULL, &cni},
+        {"native-sidecar", NULL, &native},
         {"values", &values, NULL},
         {"identity-trust-anchors-file", &anchors, NULL},
         {"identity-issuer-certificate-file", &issuer, NULL},
@@ -974,6 +981,7 @@ int wf_cli_install_main(int argc, char **argv)
         {ha ? "true" : NULL, "enablePodAntiAffinity"},
         {ha ? "true" : NULL, "enablePodDisruptionBudget"},
         {cni ? "true" : NULL, "cniEnabled"},
+        {native ? "true" : NULL, "proxy.nativeSidecar"},
     };
     for (size_t i = 0; i < WF_ARRAY_LEN(fl); i++) {
         if (fl[i].flag_value != NULL && set_val(&in, fl[i].key, fl[i].flag_value, "flag") != 0) {

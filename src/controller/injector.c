@@ -501,6 +501,10 @@ static const char inj_usage[] =
     "  --proxy-cpu-request Q, --proxy-cpu-limit Q, --proxy-memory-request Q,\n"
     "  --proxy-memory-limit Q          default proxy resources (default none)\n"
     "  --cni                           CNI mode: no weft-init container\n"
+    "  --native-sidecar                the proxy as a restartable init container (Kubernetes\n"
+    "                                  1.29+), ready before the app starts\n"
+    "  --cluster-networks CIDRS        the proxies' profile networks (default\n"
+    "                                  " WF_INJECT_DEFAULT_CLUSTER_NETWORKS ")\n"
     "\n" WF_CTL_COMMON_USAGE "  (the injector admin address defaults to 0.0.0.0:9995)\n";
 
 enum {
@@ -524,6 +528,8 @@ enum {
     OPT_MEM_REQ,
     OPT_MEM_LIM,
     OPT_CNI,
+    OPT_NATIVE,
+    OPT_NETS,
 };
 
 static int usage_error(const char *fmt, const char *a)
@@ -557,6 +563,8 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, inj_cfg_t *c
         {"proxy-memory-request", required_argument, NULL, OPT_MEM_REQ},
         {"proxy-memory-limit", required_argument, NULL, OPT_MEM_LIM},
         {"cni", no_argument, NULL, OPT_CNI},
+        {"native-sidecar", no_argument, NULL, OPT_NATIVE},
+        {"cluster-networks", required_argument, NULL, OPT_NETS},
         WF_CTL_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -651,6 +659,17 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, inj_cfg_t *c
         case OPT_CNI:
             cfg->inject.cni = true;
             break;
+        case OPT_NATIVE:
+            cfg->inject.native_sidecar = true;
+            break;
+        case OPT_NETS: {
+            wf_cidr_t nets[64];
+            if (wf_cidr_list_parse(nets, WF_ARRAY_LEN(nets), wf_str_from(optarg), err,
+                                   sizeof(err)) < 0)
+                return usage_error("--cluster-networks: %s", err);
+            cfg->inject.cluster_networks = optarg;
+            break;
+        }
         case WF_CTL_OPT_HELP:
             fputs(inj_usage, stdout);
             return -1;

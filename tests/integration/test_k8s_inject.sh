@@ -120,6 +120,20 @@ ok "a directory's manifests are all read (10 workloads)"
 "${CHK[@]}" injected --cni "$T/flags.yaml" curl >"$T/flags.chk" || fail "--cni shape"
 assert_contains "$(cat "$T/flags.chk")" "proxy=reg.example/weft/proxy:9.9.9 ingress=true" "--ingress, --registry, --proxy-version"
 assert_contains "$(cat "$T/flags.chk")" "init=-" "--cni: no weft-init"
+"$W" inject --native-sidecar "$DATA/statefulset.yaml" >"$T/native.yaml" 2>/dev/null
+"${CHK[@]}" injected --native "$T/native.yaml" db >/dev/null || fail "--native-sidecar shape"
+"$PY" - "$T/native.yaml" <<'PYEOF' || fail "native sidecar order"
+import sys, yaml
+s = yaml.safe_load(open(sys.argv[1]))["spec"]["template"]["spec"]
+assert [c["name"] for c in s["initContainers"]] == ["weft-init", "weft-proxy", "migrate"], s["initContainers"]
+assert [c["name"] for c in s["containers"]] == ["db"]
+PYEOF
+"$W" uninject "$T/native.yaml" >"$T/native.u.yaml" 2>/dev/null
+"${CHK[@]}" same "$DATA/statefulset.yaml" "$T/native.u.yaml" >/dev/null || fail "native: uninject(inject(x)) != x"
+ok "--native-sidecar: weft-init, then the proxy (restartPolicy Always, startupProbe) before the app's init containers; uninject undoes it"
+"$W" inject --cluster-networks 10.0.0.0/8,fd00::/8 "$DATA/pod.yaml" 2>/dev/null | grep -A1 WEFT_PROXY_DESTINATION_PROFILE_NETWORKS | grep -q '10.0.0.0/8,fd00::/8' ||
+  fail "--cluster-networks does not reach the proxy's env"
+ok "--cluster-networks → WEFT_PROXY_DESTINATION_PROFILE_NETWORKS"
 "$W" inject --manual "$DATA/pod.yaml" >/dev/null 2>&1 || fail "--manual is accepted"
 ok "--manual accepted"
 

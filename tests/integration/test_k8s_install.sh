@@ -205,11 +205,13 @@ proxyInit:
   ignoreInboundPorts: "4567,4568,9999"
 EOV
 "$W" install --values values.yaml --set imageRegistry=reg.example/w,cniEnabled=true --set clusterNetworks=10.0.0.0/8 \
+  --set proxy.nativeSidecar=true \
   --registry reg2.example/w >vals.yaml 2>/dev/null || fail "--values/--set"
 "$PY" "$H/k8s_manifest_check.py" control-plane vals.yaml mesh 1 >/dev/null || fail "values shape"
 inj=$("$PY" "$H/k8s_manifest_check.py" args vals.yaml | grep '^proxy-injector')
 for want in "--proxy-log-level debug" "--proxy-memory-limit 250Mi" "--default-skip-inbound-ports 4567,4568,9999" \
-            "--registry reg2.example/w" " --cni " "--control-plane-ns mesh"; do
+            "--registry reg2.example/w" " --cni " "--control-plane-ns mesh" " --native-sidecar " \
+            "--cluster-networks 10.0.0.0/8"; do
   [[ $inj == *"$want"* ]] || fail "values: injector args lack '$want': $inj"
 done
 ok "--values file, --set (comma list, repeated), flags win over --set"

@@ -376,6 +376,9 @@ static json_t *proxy_container(ctx_t *c, bool ingress, const char *opaque)
     snprintf(buf, sizeof(buf), "weft-destination.%s.serviceaccount.identity.%s.%s", cfg->cp_ns,
              cfg->cp_ns, cfg->trust_domain);
     json_array_append_new(env, env_val("WEFT_PROXY_DESTINATION_SVC_NAME", buf));
+    if (cfg->cluster_networks != NULL && cfg->cluster_networks[0] != '\0')
+        json_array_append_new(env, env_val("WEFT_PROXY_DESTINATION_PROFILE_NETWORKS",
+                                           cfg->cluster_networks));
     json_array_append_new(
         env, env_val("WEFT_PROXY_DESTINATION_CONTEXT",
                      "{\"ns\":\"$(_pod_ns)\",\"nodeName\":\"$(_pod_nodeName)\",\"pod\":\"$(_pod_"
@@ -425,6 +428,14 @@ static json_t *proxy_container(ctx_t *c, bool ingress, const char *opaque)
                                   "readOnlyRootFilesystem", 1, "runAsNonRoot", 1, "runAsUser",
                                   WF_INJECT_PROXY_UID));
     json_object_set_new(ctr, "terminationMessagePolicy", json_string("FallbackToLogsOnError"));
+    if (cfg->native_sidecar) {
+        /* A restartable init container: the kubelet starts the next
+         * container only once this startupProbe passes (up to 2 minutes). */
+        json_object_set_new(ctr, "restartPolicy", json_string("Always"));
+        json_object_set_new(ctr, "startupProbe",
+                            json_pack("{s:{s:s, s:i}, s:i, s:i}", "httpGet", "path", "/ready",
+                                      "port", 4191, "periodSeconds", 1, "failureThreshold", 120));
+    }
     json_object_set_new(ctr, "volumeMounts",
                         json_pack("[{s:s, s:s, s:b}]", "name", WF_INJECT_TOKEN_VOLUME,
                                   "mountPath", "/var/run/secrets/tokens", "readOnly", 1));
@@ -577,7 +588,8 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
         return skip(res, WF_INJECT_SKIPPED,
                     "hostNetwork pods are not injected (the proxy would capture the node's "
                     "traffic)");
-    if (has_container(spec, "containers", WF_INJECT_PROXY_NAME, "linkerd-proxy"))
+    if (has_container(spec, "containers", WF_INJECT_PROXY_NAME, "linkerd-proxy") ||
+        has_container(spec, "initContainers", WF_INJECT_PROXY_NAME, "linkerd-proxy"))
         return skip(res, WF_INJECT_SKIPPED, "already injected (it has a proxy container)");
 
     /* 3. Settings, each checked. */
@@ -601,8 +613,11 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
 
     /* 4. The patch: metadata, init container, proxy, volume. */
     json_t *p = res->patch;
-    json_t *anns = json_pack("{s:s, s:s}", "linkerd.io/proxy-version", cfg->version,
-                             "linkerd.io/identity-mode", "default");
+    const char *vfrom;
+    const char *pver = ann(&c, CFG_PREFIX "proxy-version", &vfrom);
+    json_t *anns = json_pack("{s:s, s:s}", "linkerd.io/proxy-version",
+                             pver != NULL ? pver : cfg->version, "linkerd.io/identity-mode",
+                             "default");
     json_t *labels = json_pack("{s:s, s:s}", "linkerd.io/control-plane-ns", cfg->cp_ns,
                                "linkerd.io/workload-ns", ns != NULL && ns[0] ? ns : "default");
     if (md == NULL) {
@@ -637,13 +652,28 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
         json_decref(anns);
         json_decref(labels);
     }
-    if (init != NULL) {
-        if (json_is_array(json_object_get(spec, "initContainers")))
-            op_add(p, prefix, "/spec/initContainers/-", init);
-        else
-            op_add(p, prefix, "/spec/initContainers", json_pack("[o]", init));
+    bool have_inits = json_is_array(json_object_get(spec, "initContainers"));
+    if (cfg->native_sidecar) {
+        json_t *first = init != NULL ? json_pack("[o, o]", init, proxy) : json_pack("[o]", proxy);
+        if (!have_inits) {
+            op_add(p, prefix, "/spec/initContainers", first);
+        } else {
+            char path[64];
+            for (size_t i = 0; i < json_array_size(first); i++) {
+                snprintf(path, sizeof(path), "/spec/initContainers/%zu", i);
+                op_add(p, prefix, path, json_incref(json_array_get(first, i)));
+            }
+            json_decref(first);
+        }
+    } else {
+        if (init != NULL) {
+            if (have_inits)
+                op_add(p, prefix, "/spec/initContainers/-", init);
+            else
+                op_add(p, prefix, "/spec/initContainers", json_pack("[o]", init));
+        }
+        op_add(p, prefix, "/spec/containers/-", proxy);
     }
-    op_add(p, prefix, "/spec/containers/-", proxy);
     json_t *vol = json_pack("{s:s, s:{s:[{s:{s:s, s:i, s:s}}]}}", "name", WF_INJECT_TOKEN_VOLUME,
                             "projected", "sources", "serviceAccountToken", "audience",
                             "identity.l5d.io", "expirationSeconds", 86400, "path",
@@ -722,7 +752,8 @@ int wf_uninject_pod(const json_t *pod, const char *prefix, wf_inject_result_t *r
     const json_t *md = json_object_get(pod, "metadata");
     const json_t *spec = json_object_get(pod, "spec");
     static const char *const ctrs[] = {WF_INJECT_PROXY_NAME, "linkerd-proxy"};
-    static const char *const inits[] = {WF_INJECT_INIT_NAME, "linkerd-init"};
+    static const char *const inits[] = {WF_INJECT_INIT_NAME, "linkerd-init", WF_INJECT_PROXY_NAME,
+                                        "linkerd-proxy"};
     static const char *const vols[] = {WF_INJECT_TOKEN_VOLUME, "linkerd-identity-token",
                                        "linkerd-identity-end-entity"};
     static const char *const anns[] = {"linkerd.io/proxy-version", "linkerd.io/identity-mode",

@@ -20,6 +20,13 @@
  * adds (annotations, labels, the init container, the proxy container, a
  * volume), so wf_uninject_pod can take exactly those away again.
  *
+ * Start-up order: by default weft-init is appended to the init containers
+ * (the app's own init containers run before any redirection exists) and
+ * the proxy to the containers. With native_sidecar, weft-init and then the
+ * proxy (restartPolicy Always, a startupProbe on /ready) go first among the
+ * init containers, so every later init container and the app start only
+ * once the proxy is ready.
+ *
  * No I/O and no global state: safe from any thread.
  */
 #ifndef WF_K8S_INJECT_H
@@ -55,6 +62,8 @@ typedef struct wf_inject_cfg {
     const char *trust_anchors_pem; /* inlined when set; else a ConfigMap reference */
     const char *cpu_request, *cpu_limit, *memory_request, *memory_limit; /* NULL: none */
     bool cni;                     /* CNI mode: no init container */
+    bool native_sidecar;          /* the proxy as a restartable init container (Kubernetes
+                                   * 1.29+): it starts, and is ready, before the app */
     bool force;                   /* CLI: inject unless the pod says disabled */
     bool ingress;                 /* CLI --ingress: ingress mode unless disabled */
 } wf_inject_cfg_t;

@@ -5,7 +5,7 @@ with PyYAML (not our libyaml code paths' JSON view):
   k8s_yaml_check.py same A B
       A and B hold the same documents, semantically (empty maps and lists
       count as absent, as they do to the API server).
-  k8s_yaml_check.py injected FILE NAME...
+  k8s_yaml_check.py injected [--cni] [--native] FILE NAME...
       every workload named NAME in FILE has exactly one weft-proxy container
       shaped as the proxy expects (env, ports, probes, security context),
       the weft-init container (unless --cni), the token volume, and the
@@ -56,14 +56,26 @@ def fail(msg):
     sys.exit(1)
 
 
-def check_injected(res, cni):
+def check_injected(res, cni, native=False):
     name = res["metadata"]["name"]
     t = template(res)
     md, spec = t.get("metadata", {}), t["spec"]
     proxies = [c for c in spec["containers"] if c["name"] == "weft-proxy"]
-    if len(proxies) != 1:
-        fail(f"{name}: {len(proxies)} weft-proxy containers")
-    p = proxies[0]
+    sidecars = [c for c in spec.get("initContainers", []) if c["name"] == "weft-proxy"]
+    if native:
+        if proxies or len(sidecars) != 1:
+            fail(f"{name}: native sidecar: {len(sidecars)} in initContainers, {len(proxies)} in containers")
+        p = sidecars[0]
+        if p.get("restartPolicy") != "Always" or p["startupProbe"]["httpGet"] != {"path": "/ready", "port": 4191}:
+            fail(f"{name}: the native sidecar needs restartPolicy Always and a startupProbe on /ready")
+        order = [c["name"] for c in spec["initContainers"]]
+        want = ["weft-proxy"] if cni else ["weft-init", "weft-proxy"]
+        if order[:len(want)] != want:
+            fail(f"{name}: init container order {order}")
+    else:
+        if len(proxies) != 1 or sidecars:
+            fail(f"{name}: {len(proxies)} weft-proxy containers")
+        p = proxies[0]
     env = {e["name"]: e for e in p["env"]}
     for k in ("WEFT_PROXY_LOG", "WEFT_PROXY_INBOUND_LISTEN_ADDR", "WEFT_PROXY_OUTBOUND_LISTEN_ADDRS",
               "WEFT_PROXY_ADMIN_LISTEN_ADDR", "WEFT_PROXY_IDENTITY_TRUST_ANCHORS",
@@ -101,7 +113,7 @@ def check_injected(res, cni):
         args = inits[0]["args"]
         if any(not isinstance(a, str) for a in args):
             fail(f"{name}: weft-init args not all strings: {args}")
-        if spec["initContainers"][-1]["name"] != "weft-init":
+        if not native and spec["initContainers"][-1]["name"] != "weft-init":
             fail(f"{name}: weft-init is not the last init container")
     vols = [v for v in spec.get("volumes", []) if v["name"] == "weft-identity-token"]
     if len(vols) != 1:
@@ -126,7 +138,8 @@ def main():
         print(f"same: {len(a)} documents")
         return
     cni = "--cni" in sys.argv
-    args = [a for a in sys.argv[2:] if a != "--cni"]
+    native = "--native" in sys.argv
+    args = [a for a in sys.argv[2:] if a not in ("--cni", "--native")]
     path, names = args[0], args[1:]
     by_name = {}
     for r in resources(load(path)):
@@ -136,7 +149,7 @@ def main():
         if r is None:
             fail(f"{path}: no resource named {n}")
         if cmd == "injected":
-            p, init = check_injected(r, cni)
+            p, init = check_injected(r, cni, native)
             env = {e["name"]: e.get("value") for e in p["env"]}
             print(f"{n}: ok proxy={p['image']} ingress={env.get('WEFT_PROXY_INGRESS_MODE', '')}"
                   f" opaque={env['WEFT_PROXY_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION']}"

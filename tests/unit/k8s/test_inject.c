@@ -265,6 +265,35 @@ static void test_proxy_accepts_env(void)
     wf_inject_result_free(&r);
     json_decref(p);
 
+    /* Native sidecar: weft-init then the proxy lead the init containers;
+     * the result is "already injected" and uninjects cleanly. */
+    wf_inject_cfg_t ncfg;
+    wf_inject_cfg_defaults(&ncfg);
+    ncfg.native_sidecar = true;
+    json_t *np = pod("{\"linkerd.io/inject\":\"enabled\"}",
+                     "\"initContainers\":[{\"name\":\"setup\"}],");
+    CHECK_EQ_INT(wf_inject_pod(&ncfg, np, "app", NULL, "", &r), 0);
+    json_t *ninj = apply(np, r.patch);
+    wf_inject_result_free(&r);
+    json_t *inits = json_object_get(json_object_get(ninj, "spec"), "initContainers");
+    CHECK_EQ_INT(json_array_size(inits), 3);
+    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(inits, 0), "name")), "weft-init");
+    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(inits, 1), "name")),
+                 "weft-proxy");
+    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(inits, 1), "restartPolicy")),
+                 "Always");
+    CHECK_EQ_INT(json_array_size(json_object_get(json_object_get(ninj, "spec"), "containers")), 1);
+    CHECK_EQ_INT(wf_inject_pod(&ncfg, ninj, "app", NULL, "", &r), 0);
+    CHECK_EQ_INT(r.outcome, WF_INJECT_SKIPPED);
+    wf_inject_result_free(&r);
+    CHECK_EQ_INT(wf_uninject_pod(ninj, "", &u), 0);
+    json_t *nback = apply(ninj, u.patch);
+    CHECK(json_equal(nback, np));
+    wf_inject_result_free(&u);
+    json_decref(nback);
+    json_decref(ninj);
+    json_decref(np);
+
     /* CNI: no init container; metadata-less templates get metadata. */
     cfg.cni = true;
     cfg.force = true;
