@@ -35,6 +35,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <time.h>
@@ -80,6 +81,7 @@ static const struct {
 };
 
 typedef struct inst {
+    const char *wh_cert, *wh_key, *wh_ca; /* borrowed: --webhook-*-file, or NULL */
     json_t *vals; /* owned: flat "a.b.c" -> string */
     json_t *docs; /* owned: array of objects to print */
     char err[1024];
@@ -323,6 +325,92 @@ static char *pem_one(X509 *x)
     return p;
 }
 
+/* The webhook's serving certificate for the injector Service's name `svc`:
+ * given (three files, checked: the key matches, the certificate chains to
+ * the CA given for the caBundle, names svc, is valid now; a warning under
+ * 60 days) or generated. */
+static int webhook_certs(inst_t *in, certs_t *c, const char *svc)
+{
+    int given = (in->wh_cert != NULL) + (in->wh_key != NULL) + (in->wh_ca != NULL);
+    if (given != 0 && given != 3) {
+        snprintf(in->err, sizeof(in->err),
+                 "--webhook-cert-file, --webhook-key-file and --webhook-ca-file go together");
+        return WF_EINVAL;
+    }
+    if (given == 3) {
+        if ((c->webhook_pem = read_file(in->wh_cert, in->err, sizeof(in->err))) == NULL ||
+            (c->webhook_key_pem = read_file(in->wh_key, in->err, sizeof(in->err))) == NULL ||
+            (c->webhook_ca_pem = read_file(in->wh_ca, in->err, sizeof(in->err))) == NULL)
+            return WF_EINVAL;
+        STACK_OF(X509) *leaf = NULL, *ca = NULL;
+        EVP_PKEY *key = NULL;
+        int rc = wf_cli_certs_from_pem(c->webhook_pem, in->wh_cert, &leaf, in->err,
+                                       sizeof(in->err));
+        if (rc == 0)
+            rc = wf_cli_certs_from_pem(c->webhook_ca_pem, in->wh_ca, &ca, in->err,
+                                       sizeof(in->err));
+        if (rc == 0) {
+            BIO *b = BIO_new_mem_buf(c->webhook_key_pem, -1);
+            key = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)"") : NULL;
+            ERR_clear_error();
+            BIO_free(b);
+            if (key == NULL) {
+                snprintf(in->err, sizeof(in->err), "%s: no readable (unencrypted) PEM private key",
+                         in->wh_key);
+                rc = WF_EINVAL;
+            }
+        }
+        X509 *x = rc == 0 ? sk_X509_value(leaf, 0) : NULL;
+        if (rc == 0 && X509_check_private_key(x, key) != 1) {
+            ERR_clear_error();
+            snprintf(in->err, sizeof(in->err), "%s is not the key of the certificate in %s",
+                     in->wh_key, in->wh_cert);
+            rc = WF_EINVAL;
+        }
+        if (rc == 0 && X509_check_host(x, svc, 0, 0, NULL) != 1) {
+            snprintf(in->err, sizeof(in->err),
+                     "%s does not name %s (the API server checks that DNS name)", in->wh_cert, svc);
+            rc = WF_EINVAL;
+        }
+        if (rc == 0) {
+            STACK_OF(X509) *rest = sk_X509_dup(leaf);
+            (void)sk_X509_shift(rest);
+            char e[600];
+            if (wf_cert_verify(x, rest, ca, 0, e, sizeof(e)) != 0) {
+                snprintf(in->err, sizeof(in->err), "%s does not chain to %s: %s", in->wh_cert,
+                         in->wh_ca, e);
+                rc = WF_EINVAL;
+            }
+            sk_X509_free(rest);
+        }
+        time_t nb, na, now = time(NULL);
+        if (rc == 0 && wf_cert_validity(x, &nb, &na) == 0 && na - now < EXPIRY_WARN_SECS)
+            fprintf(stderr, "warning: %s expires in %lld days\n", in->wh_cert,
+                    (long long)((na - now) / 86400));
+        EVP_PKEY_free(key);
+        sk_X509_pop_free(leaf, X509_free);
+        sk_X509_pop_free(ca, X509_free);
+        return rc;
+    }
+    X509 *ca = NULL, *leaf = NULL;
+    EVP_PKEY *cak = NULL, *lk = NULL;
+    int rc = make_cert(WF_CERT_ROOT_CA, "weft-proxy-injector-ca", ISSUER_DAYS, NULL, NULL, &ca,
+                       &cak, in->err, sizeof(in->err));
+    if (rc == 0)
+        rc = make_cert(WF_CERT_LEAF, svc, ISSUER_DAYS, ca, cak, &leaf, &lk, in->err,
+                       sizeof(in->err));
+    if (rc == 0) {
+        c->webhook_ca_pem = pem_one(ca);
+        c->webhook_pem = pem_one(leaf);
+        c->webhook_key_pem = pem_key(lk);
+    }
+    X509_free(ca);
+    X509_free(leaf);
+    EVP_PKEY_free(cak);
+    EVP_PKEY_free(lk);
+    return rc;
+}
+
 static int prepare_certs(inst_t *in, certs_t *c, const char *anchors_file, const char *issuer_file,
                          const char *key_file)
 {
@@ -393,26 +481,9 @@ static int prepare_certs(inst_t *in, certs_t *c, const char *anchors_file, const
                         "--identity-issuer-key-file)\n",
                 ISSUER_DAYS);
     }
-    /* The webhook's serving certificate, for the injector Service's name. */
     char svc[300];
     snprintf(svc, sizeof(svc), "weft-proxy-injector.%s.svc", val(in, "namespace"));
-    X509 *ca = NULL, *leaf = NULL;
-    EVP_PKEY *cak = NULL, *lk = NULL;
-    int rc = make_cert(WF_CERT_ROOT_CA, "weft-proxy-injector-ca", ISSUER_DAYS, NULL, NULL, &ca,
-                       &cak, in->err, sizeof(in->err));
-    if (rc == 0)
-        rc = make_cert(WF_CERT_LEAF, svc, ISSUER_DAYS, ca, cak, &leaf, &lk, in->err,
-                       sizeof(in->err));
-    if (rc == 0) {
-        c->webhook_ca_pem = pem_one(ca);
-        c->webhook_pem = pem_one(leaf);
-        c->webhook_key_pem = pem_key(lk);
-    }
-    X509_free(ca);
-    X509_free(leaf);
-    EVP_PKEY_free(cak);
-    EVP_PKEY_free(lk);
-    return rc;
+    return webhook_certs(in, c, svc);
 }
 
 /* --- rendering ----------------------------------------------------------------------------- */
@@ -784,6 +855,10 @@ static const char usage[] =
     "  --identity-issuer-certificate-file FILE  issuer certificate (PEM, chains to an anchor)\n"
     "  --identity-issuer-key-file FILE        issuer private key (PEM)\n"
     "                                         (all three or none: none generates a CA)\n"
+    "  --webhook-cert-file FILE, --webhook-key-file FILE, --webhook-ca-file FILE\n"
+    "                                         the injector's serving certificate (for\n"
+    "                                         weft-proxy-injector.<ns>.svc), its key and the\n"
+    "                                         CA for the caBundle (default: generated)\n"
     "  --linkerd-namespace NS                 control plane namespace (default linkerd)\n"
     "  --identity-trust-domain D              trust domain (default cluster.local)\n"
     "  --cluster-networks CIDRS               cluster networks (default " WF_INJECT_DEFAULT_CLUSTER_NETWORKS
@@ -892,6 +967,7 @@ int wf_cli_install_main(int argc, char **argv)
         else
             rest[nrest++] = argv[i];
     }
+    inst_t in = {.vals = json_object(), .docs = json_array()};
     bool help = false, crds = false, ha = false, cni = false, native = false;
     const char *values = NULL, *anchors = NULL, *issuer = NULL, *issuer_key = NULL;
     const char *f_ns = NULL, *f_td = NULL, *f_nets = NULL, *f_reg = NULL, *f_log = NULL,
@@ -907,6 +983,9 @@ int wf_cli_install_main(int argc, char **argv)
         {"identity-trust-anchors-file", &anchors, NULL},
         {"identity-issuer-certificate-file", &issuer, NULL},
         {"identity-issuer-key-file", &issuer_key, NULL},
+        {"webhook-cert-file", &in.wh_cert, NULL},
+        {"webhook-key-file", &in.wh_key, NULL},
+        {"webhook-ca-file", &in.wh_ca, NULL},
         {"linkerd-namespace", &f_ns, NULL},
         {"identity-trust-domain", &f_td, NULL},
         {"cluster-networks", &f_nets, NULL},
@@ -922,7 +1001,6 @@ int wf_cli_install_main(int argc, char **argv)
     };
     const char *pos[1];
     size_t npos;
-    inst_t in = {.vals = json_object(), .docs = json_array()};
     int code = WF_CLI_EXIT_USAGE;
     certs_t certs = {0};
     if (wf_cli_parse_flags(nrest, rest, flags, WF_ARRAY_LEN(flags), pos, 0, &npos, in.err,

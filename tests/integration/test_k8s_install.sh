@@ -190,6 +190,33 @@ fi
   --identity-issuer-key-file short.key >/dev/null 2>short.err || fail "a 10-day issuer should install"
 assert_contains "$(cat short.err)" "short.crt: the issuer certificate expires in" "an issuer expiring within 60 days warns"
 
+# ---- the webhook's serving certificate, given --------------------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout whca.key -out whca.crt \
+  -days 30 -subj /CN=my-webhook-ca -addext basicConstraints=critical,CA:TRUE 2>/dev/null
+mkleaf() { # NAME DNS CA CAKEY
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" -subj "/CN=$2" 2>/dev/null
+  printf 'subjectAltName=DNS:%s\n' "$2" >"$1.ext"
+  openssl x509 -req -in "$1.csr" -CA "$3" -CAkey "$4" -CAcreateserial -days 20 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
+}
+mkleaf whgood weft-proxy-injector.linkerd.svc whca.crt whca.key
+mkleaf whwrong weft-proxy-injector.other.svc whca.crt whca.key
+"$W" install --webhook-cert-file whgood.crt --webhook-key-file whgood.key --webhook-ca-file whca.crt \
+  >wh.yaml 2>wh.err || fail "install with a given webhook cert: $(cat wh.err)"
+"$PY" - wh.yaml <<'PYEOF' || fail "given webhook cert not used"
+import base64, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+mwc = [d for d in docs if d["kind"] == "MutatingWebhookConfiguration"][0]
+sec = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "weft-proxy-injector-tls"][0]
+assert base64.b64decode(mwc["webhooks"][0]["clientConfig"]["caBundle"]).decode() == open("whca.crt").read()
+assert base64.b64decode(sec["data"]["tls.crt"]).decode() == open("whgood.crt").read()
+assert base64.b64decode(sec["data"]["tls.key"]).decode() == open("whgood.key").read()
+PYEOF
+assert_contains "$(cat wh.err)" "whgood.crt expires in" "a given webhook cert is used as given (and a near expiry warns)"
+refuse "whwrong.crt does not name weft-proxy-injector.linkerd.svc" --webhook-cert-file whwrong.crt --webhook-key-file whwrong.key --webhook-ca-file whca.crt
+refuse "whwrong.key is not the key of the certificate in whgood.crt" --webhook-cert-file whgood.crt --webhook-key-file whwrong.key --webhook-ca-file whca.crt
+refuse "whgood.crt does not chain to ca.crt" --webhook-cert-file whgood.crt --webhook-key-file whgood.key --webhook-ca-file ca.crt
+refuse "go together" --webhook-cert-file whgood.crt
+
 # ---- --ha, --set, --values -------------------------------------------------------------------
 "$W" install --ha >ha.yaml 2>/dev/null
 "$PY" "$H/k8s_manifest_check.py" control-plane ha.yaml linkerd 3 >ha.chk || fail "HA shape"
