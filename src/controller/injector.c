@@ -192,8 +192,8 @@ static void handle(inj_conn_t *c, const char *body, size_t len)
     wf_sbuf_free(&out);
 }
 
-/* Parses what c->in holds; queues answers. Returns false when the
- * connection is to close once out is flushed (or now). */
+/* Parses what c->in holds and queues the answers; sets close_after when
+ * the connection is to close once they are sent. */
 static void process(inj_conn_t *c)
 {
     while (!c->close_after && c->in.len > 0) {
@@ -228,8 +228,6 @@ static void process(inj_conn_t *c)
                 error_reply(c, 413, "request body too large (at most 3 MiB)");
                 return;
             }
-            if ((m->flags & WF_H1_MF_CLOSE) != 0)
-                c->close_after = false; /* answered first, closed after (below) */
         }
         const wf_h1_msg_t *m = &c->parser.msg;
         size_t need = c->head_len + (size_t)m->content_length;

@@ -618,8 +618,9 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
     json_t *anns = json_pack("{s:s, s:s}", "linkerd.io/proxy-version",
                              pver != NULL ? pver : cfg->version, "linkerd.io/identity-mode",
                              "default");
-    json_t *labels = json_pack("{s:s, s:s}", "linkerd.io/control-plane-ns", cfg->cp_ns,
-                               "linkerd.io/workload-ns", ns != NULL && ns[0] ? ns : "default");
+    json_t *labels = json_pack("{s:s}", "linkerd.io/control-plane-ns", cfg->cp_ns);
+    if (ns != NULL && ns[0] != '\0') /* unknown for a manifest without a namespace */
+        json_object_set_new(labels, "linkerd.io/workload-ns", json_string(ns));
     if (md == NULL) {
         op_add(p, prefix, "/metadata", json_pack("{s:o, s:o}", "annotations", anns, "labels",
                                                  labels));

@@ -124,8 +124,11 @@ def check_injected(res, cni, native=False):
     ann, lab = md.get("annotations", {}), md.get("labels", {})
     if ann.get("linkerd.io/identity-mode") != "default" or "linkerd.io/proxy-version" not in ann:
         fail(f"{name}: annotations {ann}")
-    if lab.get("linkerd.io/control-plane-ns") != "linkerd" or "linkerd.io/workload-ns" not in lab:
+    if lab.get("linkerd.io/control-plane-ns") != "linkerd":
         fail(f"{name}: labels {lab}")
+    ns = res.get("metadata", {}).get("namespace")
+    if lab.get("linkerd.io/workload-ns") != ns:
+        fail(f"{name}: linkerd.io/workload-ns is {lab.get('linkerd.io/workload-ns')!r}, the namespace is {ns!r}")
     return p, inits[0] if inits else None
 
 

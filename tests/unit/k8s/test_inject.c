@@ -303,7 +303,9 @@ static void test_proxy_accepts_env(void)
     json_t *inj = apply(bare, r.patch);
     CHECK(json_object_get(json_object_get(inj, "spec"), "initContainers") == NULL);
     CHECK(json_object_get(json_object_get(json_object_get(inj, "metadata"), "labels"),
-                          "linkerd.io/workload-ns") != NULL);
+                          "linkerd.io/control-plane-ns") != NULL);
+    CHECK(json_object_get(json_object_get(json_object_get(inj, "metadata"), "labels"),
+                          "linkerd.io/workload-ns") == NULL); /* namespace unknown */
     wf_inject_result_free(&r);
     CHECK_EQ_INT(wf_uninject_pod(inj, "", &u), 0);
     json_t *b2 = apply(inj, u.patch);
