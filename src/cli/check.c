@@ -18,7 +18,9 @@
  *                        caBundle verifies the injector's serving cert
  *   weft-version         the control plane runs this CLI's version (warning)
  *   --proxy (also):
- *   weft-data-plane      meshed pods' proxies are ready and on the control
+ *   weft-data-plane      meshed pods' proxies are ready, hold an unexpired
+ *                        identity certificate (their metrics, read through
+ *                        the API server's pod proxy), and run the control
  *                        plane's version (warning)
  *
  * A check whose prerequisite failed is not run. Exit status: 0 when no
@@ -96,6 +98,45 @@ static json_t *get(chk_t *c, const char *path, long *status, char *err, size_t e
     }
     wf_sbuf_free(&body);
     return j;
+}
+
+/* The expiry a proxy reports for its identity certificate (its metric
+ * identity_cert_expiration_timestamp_seconds, read through the API
+ * server's pod proxy). 1: found (*exp set); 0: the proxy has no
+ * certificate yet; negative: not reachable (err set, *status the HTTP
+ * status or 0). */
+static int proxy_cert_expiry(chk_t *c, const char *ns, const char *pod, double *exp, long *status,
+                             char *err, size_t errlen)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s:4191/proxy/metrics", ns, pod);
+    wf_sbuf_t body = {0};
+    *status = 0;
+    int rc = wf_k8s_request(&c->cfg, "GET", path, NULL, CHECK_TIMEOUT_MS, status, &body, err,
+                            errlen);
+    int found = 0;
+    if (rc == 0 && *status != 200) {
+        snprintf(err, errlen, "GET %.200s: HTTP %ld", path, *status);
+        rc = WF_EPROTO;
+    }
+    static const char metric[] = "identity_cert_expiration_timestamp_seconds";
+    for (const char *l = body.ptr; rc == 0 && l != NULL && *l != '\0';) {
+        const char *nl = strchr(l, '\n');
+        if (strncmp(l, metric, sizeof(metric) - 1) == 0 &&
+            (l[sizeof(metric) - 1] == ' ' || l[sizeof(metric) - 1] == '{')) {
+            const char *v = strrchr(l, '}');
+            v = v != NULL && (nl == NULL || v < nl) ? v + 1 : l + sizeof(metric) - 1;
+            char *end;
+            double d = strtod(v, &end);
+            if (end != v && d > 0) {
+                *exp = d;
+                found = 1;
+            }
+        }
+        l = nl != NULL ? nl + 1 : NULL;
+    }
+    wf_sbuf_free(&body);
+    return rc != 0 ? rc : found;
 }
 
 /* SelfSubjectAccessReview: may this user `verb` resource? */
@@ -471,7 +512,8 @@ static void check_data_plane(chk_t *c)
         result(c, "data plane proxies are ready", CK_ERR, err, NULL);
         return;
     }
-    size_t i, meshed = 0;
+    size_t i, meshed = 0, probed = 0;
+    char badcert[600] = "", unreachable[300] = "";
     json_t *p;
     json_array_foreach(json_object_get(pods, "items"), i, p)
     {
@@ -492,6 +534,22 @@ static void check_data_plane(chk_t *c)
             const char *n = json_string_value(json_object_get(cs, "name"));
             if (n != NULL && strcmp(n, WF_INJECT_PROXY_NAME) == 0)
                 ready = json_is_true(json_object_get(cs, "ready"));
+        }
+        /* The proxy's own view of its certificate (bounded: 100 pods). */
+        if (ready && name != NULL && pns != NULL && probed < 100 && unreachable[0] == '\0') {
+            probed++;
+            double exp = 0;
+            long hs;
+            char e[300];
+            int r = proxy_cert_expiry(c, pns, name, &exp, &hs, e, sizeof(e));
+            if (r < 0) {
+                snprintf(unreachable, sizeof(unreachable), "%s", e);
+            } else if (r == 0 || exp < (double)time(NULL)) {
+                size_t l = strlen(badcert);
+                if (l < 500)
+                    snprintf(badcert + l, sizeof(badcert) - l, "%s%s/%s (%s)", l ? ", " : "", pns,
+                             name, r == 0 ? "no certificate" : "expired");
+            }
         }
         const char *ver = json_string_value(
             json_object_get(json_object_get(md, "annotations"), "linkerd.io/proxy-version"));
@@ -516,6 +574,18 @@ static void check_data_plane(chk_t *c)
                "restart those workloads (kubectl rollout restart) to pick up the new proxy");
     } else {
         result(c, "data plane is up-to-date", CK_OK, NULL, NULL);
+    }
+    const char *cdesc = "data plane proxies have valid identity certificates";
+    if (badcert[0] != '\0') {
+        snprintf(msg, sizeof(msg), "%s", badcert);
+        result(c, cdesc, CK_ERR, msg,
+               "kubectl logs <pod> -c weft-proxy; is weft-identity ready, and the token audience "
+               "identity.l5d.io?");
+    } else if (unreachable[0] != '\0') {
+        result(c, cdesc, CK_WARN, unreachable,
+               "reading proxies' metrics needs get on pods/proxy for the current context");
+    } else {
+        result(c, cdesc, CK_OK, NULL, NULL);
     }
     if (meshed == 0)
         result(c, "data plane has meshed pods", CK_WARN, "no meshed pods found",

@@ -9,7 +9,9 @@
 #     token; an old proxy version only warns (exit 0);
 #   - --pre: an empty cluster passes; a denied right fails naming it; an
 #     existing namespace warns;
-#   - --proxy: a meshed pod whose proxy is not ready fails;
+#   - --proxy: a meshed pod whose proxy is not ready fails; a proxy whose
+#     identity certificate (its metric, read through the API server's pod
+#     proxy) has expired fails; unreachable metrics only warn;
 #   - the client sends the kubeconfig's token on every request.
 # Environment: WEFT_BIN (required), WEFT_SRC.
 set -euo pipefail
@@ -81,11 +83,18 @@ if variant == "webhook-mismatch":
 if variant == "issuer-mismatch":
     objs = [o for o in objs if name_of(o) != ("Secret", "linkerd-identity-issuer")]
     objs += [o for o in other if name_of(o) == ("Secret", "linkerd-identity-issuer")]
+import time
+exp = time.time() + (-60 if variant == "cert-expired" else 86400)
+metrics = {}
+if variant != "no-metrics":
+    metrics["emojivoto/web-1"] = ("# HELP identity_cert_expiration_timestamp_seconds x\n"
+                                  "# TYPE identity_cert_expiration_timestamp_seconds gauge\n"
+                                  "identity_cert_expiration_timestamp_seconds %.0f\n" % exp)
 if variant in ("empty", "deny"):
     objs = []
 if variant == "deny":
     deny = ["clusterrolebindings"]
-json.dump({"version": "v1.29.2", "objects": objs, "deny": deny}, open(out, "w"))
+json.dump({"version": "v1.29.2", "objects": objs, "deny": deny, "metrics": metrics}, open(out, "w"))
 PYEOF
 }
 
@@ -160,6 +169,12 @@ expect_fail webhook-mismatch "proxy-injector caBundle matches the webhook's serv
 expect_fail issuer-mismatch "issuer cert is issued by the trust anchor" "linkerd-identity-trust-roots"
 expect_fail proxy-unready "data plane proxies are ready" "emojivoto/web-1" --proxy
 expect_fail empty "control plane namespace exists" "HTTP 404"
+expect_fail cert-expired "data plane proxies have valid identity certificates" "emojivoto/web-1 (expired)" --proxy
+fixture no-metrics nometrics.json
+start_api nometrics.json
+run_check nometrics.out --proxy
+[[ $RC -eq 0 ]] || fail "unreachable proxy metrics must only warn: exit $RC"
+assert_contains "$(cat nometrics.out)" "‼ data plane proxies have valid identity certificates" "unreachable proxy metrics warn"
 fixture old-proxy old.json
 start_api old.json
 run_check old.out --proxy

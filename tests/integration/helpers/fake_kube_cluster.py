@@ -4,6 +4,9 @@
 output): HTTPS on 127.0.0.1 with a bearer token, serving
 
   GET  /version, /api, /apis, /api/v1, /apis/G/V   discovery (legacy JSON)
+  GET  /api/v1/namespaces/NS/pods/NAME:4191/proxy/metrics
+                                                   the fixture's "metrics"["NS/NAME"]
+                                                   text (503 when absent)
   GET  collection and object paths                 from a canned object store
        (?labelSelector=k=v[,k2=v2] filters lists)
   POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews
@@ -13,11 +16,13 @@ output): HTTPS on 127.0.0.1 with a bearer token, serving
 
   fake_kube_cluster.py CERT KEY TOKEN FIXTURE.json READY_FILE
 
-FIXTURE.json: {"version": "v1.29.2", "objects": [...], "deny": [...]}.
+FIXTURE.json: {"version": "v1.29.2", "objects": [...], "deny": [...],
+"metrics": {"ns/pod": "prometheus text"}}.
 Writes "API <port>" to READY_FILE once listening; GET /requests on the API
 port (with the token) returns the request log as JSON.
 """
 import json
+import re
 import ssl
 import sys
 import threading
@@ -164,6 +169,17 @@ class Api(BaseHTTPRequestHandler):
             return self.send_json(200, d)
         if u.path in OBJECTS:
             return self.send_json(200, OBJECTS[u.path])
+        m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/:]+):4191/proxy/metrics", u.path)
+        if m is not None:
+            text = FIXTURE.get("metrics", {}).get(m.group(1) + "/" + m.group(2))
+            if text is None:
+                return self.status(503, "ServiceUnavailable", "no endpoints available")
+            body = text.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return self.wfile.write(body)
         # A collection: /.../plural or /.../namespaces/NS/plural
         for kind, (g, v, plural, ns) in KINDS.items():
             b = base(g, v)
