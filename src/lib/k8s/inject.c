@@ -592,6 +592,27 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
         has_container(spec, "initContainers", WF_INJECT_PROXY_NAME, "linkerd-proxy"))
         return skip(res, WF_INJECT_SKIPPED, "already injected (it has a proxy container)");
 
+    /* Fields the patch adds to must be what the API says they are (a map,
+     * a list) or absent / null — never overwrite something else. */
+    static const struct {
+        const char *parent, *field;
+        json_type type;
+    } shapes[] = {
+        {NULL, "metadata", JSON_OBJECT},
+        {"metadata", "annotations", JSON_OBJECT},
+        {"metadata", "labels", JSON_OBJECT},
+        {"spec", "initContainers", JSON_ARRAY},
+        {"spec", "volumes", JSON_ARRAY},
+    };
+    for (size_t i = 0; i < WF_ARRAY_LEN(shapes); i++) {
+        const json_t *parent = shapes[i].parent == NULL ? pod : json_object_get(pod, shapes[i].parent);
+        const json_t *v = json_object_get(parent, shapes[i].field);
+        if (v != NULL && !json_is_null(v) && json_typeof(v) != shapes[i].type)
+            return skip(res, WF_INJECT_INVALID, "%s%s%s is not a %s", shapes[i].parent ? shapes[i].parent : "",
+                        shapes[i].parent ? "." : "", shapes[i].field,
+                        shapes[i].type == JSON_OBJECT ? "map" : "list");
+    }
+
     /* 3. Settings, each checked. */
     if (c.pod_ann != NULL)
         check_unknown(&c, c.pod_ann, "pod");
@@ -621,7 +642,7 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
     json_t *labels = json_pack("{s:s}", "linkerd.io/control-plane-ns", cfg->cp_ns);
     if (ns != NULL && ns[0] != '\0') /* unknown for a manifest without a namespace */
         json_object_set_new(labels, "linkerd.io/workload-ns", json_string(ns));
-    if (md == NULL) {
+    if (!json_is_object(md)) {
         op_add(p, prefix, "/metadata", json_pack("{s:o, s:o}", "annotations", anns, "labels",
                                                  labels));
     } else {

@@ -86,6 +86,24 @@ static void test_decisions(void)
                         "\"initContainers\":[],\"volumes\":[],\"x\":{\"containers\":[]},", "app",
                         NULL, NULL, 0),
                  WF_INJECT_INJECTED);
+    /* What the patch would overwrite must have the API's shape. */
+    json_t *odd = json_loads("{\"metadata\":{\"annotations\":\"x\"},\"spec\":{\"containers\":[]}}",
+                             0, NULL);
+    wf_inject_result_t r;
+    cfg.force = true;
+    CHECK_EQ_INT(wf_inject_pod(&cfg, odd, "app", NULL, "", &r), 0);
+    CHECK_EQ_INT(r.outcome, WF_INJECT_INVALID);
+    CHECK(strstr(r.reason, "metadata.annotations is not a map") != NULL);
+    wf_inject_result_free(&r);
+    json_decref(odd);
+    odd = json_loads("{\"spec\":{\"containers\":[],\"volumes\":{}}}", 0, NULL);
+    CHECK_EQ_INT(wf_inject_pod(&cfg, odd, "app", NULL, "", &r), 0);
+    CHECK_EQ_INT(r.outcome, WF_INJECT_INVALID);
+    CHECK(strstr(r.reason, "spec.volumes is not a list") != NULL);
+    wf_inject_result_free(&r);
+    json_decref(odd);
+    cfg.force = false;
+
     /* The CLI's force: no annotation needed, disabled still wins. */
     cfg.force = true;
     CHECK_EQ_INT(decide(&cfg, "{}", "", "app", NULL, NULL, 0), WF_INJECT_INJECTED);
