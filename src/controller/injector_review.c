@@ -11,7 +11,10 @@
  *              warnings: [...]}}
  * patchType and patch appear together or not at all; warnings only when
  * there are some (the API server shows each to the client, kubectl prints
- * them as "Warning: ...").
+ * them as "Warning: ..."). A pod that asked for the proxy (annotation on it
+ * or its namespace) and is not injected — hostNetwork, kube-system, the
+ * control plane, a bad annotation — gets the reason in its annotation
+ * weft.io/inject-skipped.
  */
 #include "injector.h"
 
@@ -31,6 +34,42 @@ static void b64(wf_sbuf_t *out, const char *p, size_t n)
                      i + 2 < n ? tab[v & 63] : '='};
         wf_sbuf_append(out, q, 4);
     }
+}
+
+/* A pod that asked for the proxy and is admitted without it says why in
+ * an annotation (kubectl describe shows it; the warning is gone once the
+ * kubectl command returns). Nothing when metadata.annotations is not a
+ * map we can add to. */
+static void record_skip(json_t *resp, const json_t *pod, const char *reason)
+{
+    const json_t *md = json_object_get(pod, "metadata");
+    const json_t *anns = json_object_get(md, "annotations");
+    json_t *op;
+    if (!json_is_object(md) && md != NULL && !json_is_null(md))
+        return;
+    if (json_is_object(anns))
+        op = json_pack("{s:s, s:s, s:s}", "op", "add", "path",
+                       "/metadata/annotations/weft.io~1inject-skipped", "value", reason);
+    else if (anns == NULL || json_is_null(anns))
+        op = json_is_object(md)
+                 ? json_pack("{s:s, s:s, s:{s:s}}", "op", "add", "path", "/metadata/annotations",
+                             "value", WF_INJECT_SKIPPED_ANNOTATION, reason)
+                 : json_pack("{s:s, s:s, s:{s:{s:s}}}", "op", "add", "path", "/metadata",
+                             "value", "annotations", WF_INJECT_SKIPPED_ANNOTATION, reason);
+    else
+        return;
+    json_t *patch = json_pack("[o]", op);
+    char *text = json_dumps(patch, JSON_COMPACT);
+    json_decref(patch);
+    wf_sbuf_t enc = {0};
+    if (text != NULL)
+        b64(&enc, text, strlen(text));
+    if (text != NULL && !enc.oom) {
+        json_object_set_new(resp, "patchType", json_string("JSONPatch"));
+        json_object_set_new(resp, "patch", json_stringn(enc.ptr, enc.len));
+    }
+    free(text);
+    wf_sbuf_free(&enc);
 }
 
 static int bad(wf_sbuf_t *out, const char *msg)
@@ -131,6 +170,8 @@ int wf_injector_review(const wf_inject_cfg_t *cfg, const char *body, size_t len,
             } else {
                 stats->invalid = r.outcome == WF_INJECT_INVALID;
                 snprintf(stats->reason, sizeof(stats->reason), "%s", r.reason);
+                if (r.requested)
+                    record_skip(resp, pod, r.reason);
                 if (stats->invalid)
                     json_array_append_new(
                         warnings, json_string("weft injector: the pod was admitted without "

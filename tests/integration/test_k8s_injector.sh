@@ -8,7 +8,9 @@
 #     enabled, ingress mode, kube-system, hostNetwork, already injected;
 #   - the JSONPatch applied to the pod yields the proxy the proxy expects
 #     (checked by PyYAML, helpers/k8s_yaml_check.py);
-#   - bad annotations: allowed, no patch, warnings naming them;
+#   - bad annotations: allowed without the proxy, warnings naming them;
+#     a pod that asked for the proxy and did not get it carries the reason
+#     in weft.io/inject-skipped;
 #   - not a pod / not CREATE: allowed untouched; the uid is echoed;
 #   - garbage, wrong apiVersion, oversized, chunked, GET, unknown path →
 #     400/400/413/411/405/404, the server keeps serving; keep-alive reuse;
@@ -154,7 +156,10 @@ if "patch" in r:
             assert last not in cur, "add over an existing key " + op["path"]
             cur[last] = op["value"]
 open(name + ".pod.yaml", "w").write(yaml.safe_dump(dict(pod, metadata=dict(pod["metadata"], name="web-1"))))
-open(name + ".patched", "w").write("yes" if "patch" in r else "no")
+proxy = any(c["name"] == "weft-proxy" for c in pod["spec"].get("containers", []) + pod["spec"].get("initContainers", []))
+open(name + ".patched", "w").write("yes" if proxy else "no")
+open(name + ".haspatch", "w").write("yes" if "patch" in r else "no")
+open(name + ".skipped", "w").write(pod["metadata"].get("annotations", {}).get("weft.io/inject-skipped", ""))
 open(name + ".warnings", "w").write("\n".join(r.get("warnings", [])))
 PYEOF
 }
@@ -168,29 +173,32 @@ assert_eq "$(cat nsann.patched)" yes "namespace annotation enabled → patch"
 "$PY" "$H/k8s_yaml_check.py" injected nsann.pod.yaml web-1 >nsann.chk || fail "ns-injected pod shape"
 assert_contains "$(cat nsann.chk)" "'cpu': '25m'" "namespace config annotations apply (proxy-cpu-request)"
 post nsdis meshed CREATE Pod '{"linkerd.io/inject":"disabled"}' '{}'
-assert_eq "$(cat nsdis.patched)" no "pod disabled beats namespace enabled"
+assert_eq "$(cat nsdis.haspatch)" no "pod disabled beats namespace enabled (no patch at all)"
 post noann plain CREATE Pod '{}' '{}'
-assert_eq "$(cat noann.patched)" no "no annotation anywhere → untouched"
+assert_eq "$(cat noann.haspatch)" no "no annotation anywhere → untouched"
 post ingress plain CREATE Pod '{"linkerd.io/inject":"ingress"}' '{}'
 "$PY" "$H/k8s_yaml_check.py" injected ingress.pod.yaml web-1 >ingress.chk || fail "ingress shape"
 assert_contains "$(cat ingress.chk)" "ingress=true" "ingress mode"
 post ks kube-system CREATE Pod '{"linkerd.io/inject":"enabled"}' '{}'
 assert_eq "$(cat ks.patched)" no "kube-system never injected"
+assert_contains "$(cat ks.skipped)" "kube-system" "the reason is recorded in weft.io/inject-skipped"
 post hn plain CREATE Pod '{"linkerd.io/inject":"enabled"}' '{"hostNetwork": true}'
 assert_eq "$(cat hn.patched)" no "hostNetwork never injected"
+assert_contains "$(cat hn.skipped)" "hostNetwork" "hostNetwork: reason recorded"
 post twice plain CREATE Pod '{"linkerd.io/inject":"enabled"}' '{"containers":[{"name":"app","image":"a"},{"name":"weft-proxy","image":"p"}]}'
-assert_eq "$(cat twice.patched)" no "an injected pod is not injected twice"
+assert_eq "$(cat twice.haspatch)" no "an injected pod is not injected twice (no patch at all)"
 post bad plain CREATE Pod '{"linkerd.io/inject":"enabled","config.linkerd.io/skip-subnets":"10.0.0.1/8","config.linkerd.io/proxy-memory-limit":"1Gb"}' '{}'
 assert_eq "$(cat bad.patched)" no "bad annotations → admitted uninjected"
 assert_contains "$(cat bad.warnings)" "config.linkerd.io/skip-subnets" "warning names skip-subnets"
+assert_contains "$(cat bad.skipped)" "config.linkerd.io/proxy-memory-limit" "bad annotations: reason recorded"
 assert_contains "$(cat bad.warnings)" "config.linkerd.io/proxy-memory-limit" "warning names proxy-memory-limit"
 post badns badns CREATE Pod '{}' '{}'
 assert_eq "$(cat badns.patched)" no "a bad namespace value → uninjected"
 assert_contains "$(cat badns.warnings)" 'namespace annotation linkerd.io/inject: "on"' "warning names the namespace annotation"
 post deploy plain CREATE Deployment '{"linkerd.io/inject":"enabled"}' '{}'
-assert_eq "$(cat deploy.patched)" no "not a pod → untouched"
+assert_eq "$(cat deploy.haspatch)" no "not a pod → untouched"
 post update plain UPDATE Pod '{"linkerd.io/inject":"enabled"}' '{}'
-assert_eq "$(cat update.patched)" no "UPDATE → untouched"
+assert_eq "$(cat update.haspatch)" no "UPDATE → untouched"
 
 # A namespace annotated later reaches the injector through the watch.
 putns plain '{"linkerd.io/inject":"enabled"}'

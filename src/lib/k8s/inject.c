@@ -547,9 +547,11 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
     const json_t *nv = json_object_get(c.ns_ann, A_INJECT);
     const char *pval = json_string_value(pv), *nval = json_string_value(nv);
     bool ingress = false;
-    if (pv != NULL && (pval == NULL || (strcmp(pval, "enabled") != 0 &&
-                                        strcmp(pval, "ingress") != 0 &&
-                                        strcmp(pval, "disabled") != 0)))
+    bool pod_bad = pv != NULL && (pval == NULL || (strcmp(pval, "enabled") != 0 &&
+                                                   strcmp(pval, "ingress") != 0 &&
+                                                   strcmp(pval, "disabled") != 0));
+    res->requested = pod_bad; /* a misspelt request is still a request */
+    if (pod_bad)
         return skip(res, WF_INJECT_INVALID,
                     "pod annotation " A_INJECT ": \"%.60s\" is not enabled, ingress or disabled%s",
                     pval != NULL ? pval : "(not a string)",
@@ -561,8 +563,10 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
     } else if (cfg->force) {
         ingress = false;
     } else if (nv != NULL) {
-        if (nval == NULL || (strcmp(nval, "enabled") != 0 && strcmp(nval, "ingress") != 0 &&
-                             strcmp(nval, "disabled") != 0))
+        res->requested = nval == NULL || (strcmp(nval, "enabled") != 0 &&
+                                          strcmp(nval, "ingress") != 0 &&
+                                          strcmp(nval, "disabled") != 0);
+        if (res->requested)
             return skip(res, WF_INJECT_INVALID,
                         "namespace annotation " A_INJECT ": \"%.60s\" is not enabled, ingress or "
                         "disabled",
@@ -577,6 +581,7 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
     }
     if (cfg->ingress)
         ingress = true;
+    res->requested = true;
 
     /* 2. Where the mesh never goes. */
     if (ns != NULL && strcmp(ns, "kube-system") == 0)
@@ -589,8 +594,10 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
                     "hostNetwork pods are not injected (the proxy would capture the node's "
                     "traffic)");
     if (has_container(spec, "containers", WF_INJECT_PROXY_NAME, "linkerd-proxy") ||
-        has_container(spec, "initContainers", WF_INJECT_PROXY_NAME, "linkerd-proxy"))
+        has_container(spec, "initContainers", WF_INJECT_PROXY_NAME, "linkerd-proxy")) {
+        res->requested = false; /* the request is already met: nothing to record */
         return skip(res, WF_INJECT_SKIPPED, "already injected (it has a proxy container)");
+    }
 
     /* Fields the patch adds to must be what the API says they are (a map,
      * a list) or absent / null — never overwrite something else. */

@@ -47,6 +47,8 @@
 #define WF_INJECT_DEFAULT_CLUSTER_NETWORKS                                                       \
     "10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8"
 #define WF_INJECT_TRUST_ROOTS_CM "linkerd-identity-trust-roots"
+/* Set by the webhook on a pod that asked for the proxy and did not get it. */
+#define WF_INJECT_SKIPPED_ANNOTATION "weft.io/inject-skipped"
 
 /* Install-wide settings (the values `weft install` renders; each borrowed). */
 typedef struct wf_inject_cfg {
@@ -81,6 +83,7 @@ typedef struct wf_inject_result {
     char reason[1024]; /* skipped / invalid: why; injected: "" */
     json_t *patch;     /* owned: JSON Patch ops (an empty array when none) */
     json_t *warnings;  /* owned: array of strings (unknown annotations, ...) */
+    bool requested;    /* the pod or its namespace asked for the proxy (or force) */
 } wf_inject_result_t;
 
 /*
