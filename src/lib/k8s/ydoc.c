@@ -240,18 +240,26 @@ static int write_cb(void *data, unsigned char *buf, size_t size)
     return 1;
 }
 
-static bool emit_node(yaml_emitter_t *e, const wf_ynode_t *n)
+/* in_flow: inside a flow collection, where libyaml cannot write an empty
+ * plain scalar (a key without a value: "{a}") and would write ! '' — a
+ * string — instead; "~" keeps such a value null. Keys stay as they are
+ * (the JSON view reads any key as a string). */
+static bool emit_node(yaml_emitter_t *e, const wf_ynode_t *n, bool in_flow, bool is_key)
 {
     yaml_event_t ev;
     const unsigned char *tag = (const unsigned char *)n->tag;
     const unsigned char *anchor = (const unsigned char *)n->anchor;
     switch (n->type) {
-    case WF_YNODE_SCALAR:
+    case WF_YNODE_SCALAR: {
+        bool empty_null = in_flow && !is_key && n->len == 0 && n->tag == NULL &&
+                          (n->style == YAML_PLAIN_SCALAR_STYLE || n->style == YAML_ANY_SCALAR_STYLE);
         if (!yaml_scalar_event_initialize(&ev, (yaml_char_t *)anchor, (yaml_char_t *)tag,
-                                          (yaml_char_t *)n->str, (int)n->len, n->plain_implicit,
+                                          (yaml_char_t *)(empty_null ? "~" : n->str),
+                                          empty_null ? 1 : (int)n->len, n->plain_implicit || empty_null,
                                           n->quoted_implicit, (yaml_scalar_style_t)n->style))
             return false;
         return yaml_emitter_emit(e, &ev) != 0;
+    }
     case WF_YNODE_SEQ:
         if (!yaml_sequence_start_event_initialize(&ev, (yaml_char_t *)anchor, (yaml_char_t *)tag,
                                                   tag == NULL || n->plain_implicit,
@@ -259,7 +267,7 @@ static bool emit_node(yaml_emitter_t *e, const wf_ynode_t *n)
             !yaml_emitter_emit(e, &ev))
             return false;
         for (size_t i = 0; i < n->n; i++)
-            if (!emit_node(e, n->items[i]))
+            if (!emit_node(e, n->items[i], in_flow || n->style == YAML_FLOW_SEQUENCE_STYLE, false))
                 return false;
         return yaml_sequence_end_event_initialize(&ev) && yaml_emitter_emit(e, &ev);
     case WF_YNODE_MAP:
@@ -269,7 +277,8 @@ static bool emit_node(yaml_emitter_t *e, const wf_ynode_t *n)
             !yaml_emitter_emit(e, &ev))
             return false;
         for (size_t i = 0; i < n->n; i++)
-            if (!emit_node(e, n->items[i]))
+            if (!emit_node(e, n->items[i], in_flow || n->style == YAML_FLOW_MAPPING_STYLE,
+                           i % 2 == 0))
                 return false;
         return yaml_mapping_end_event_initialize(&ev) && yaml_emitter_emit(e, &ev);
     }
@@ -292,7 +301,7 @@ int wf_ydoc_emit(const wf_ydocs_t *d, wf_sbuf_t *out, char *err, size_t errlen)
     for (size_t i = 0; ok && i < d->n; i++) {
         int implicit = i == 0 && !d->explicit_start;
         ok = yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, implicit) &&
-             yaml_emitter_emit(&e, &ev) && emit_node(&e, d->docs[i]) &&
+             yaml_emitter_emit(&e, &ev) && emit_node(&e, d->docs[i], false, false) &&
              yaml_document_end_event_initialize(&ev, 1) && yaml_emitter_emit(&e, &ev);
     }
     ok = ok && yaml_stream_end_event_initialize(&ev) && yaml_emitter_emit(&e, &ev) &&
