@@ -58,8 +58,7 @@ typedef struct chk {
 static void category(chk_t *c, const char *name)
 {
     c->cur = json_array();
-    json_array_append_new(c->cats, json_pack("{s:s, s:o}", "categoryName", name, "checks",
-                                             c->cur));
+    json_array_append_new(c->cats, json_pack("{s:s, s:o}", "categoryName", name, "checks", c->cur));
 }
 
 static res_t result(chk_t *c, const char *desc, res_t r, const char *error, const char *hint)
@@ -81,8 +80,8 @@ static json_t *get(chk_t *c, const char *path, long *status, char *err, size_t e
 {
     wf_sbuf_t body = {0};
     *status = 0;
-    int rc = wf_k8s_request(&c->cfg, "GET", path, NULL, CHECK_TIMEOUT_MS, status, &body, err,
-                            errlen);
+    int rc =
+        wf_k8s_request(&c->cfg, "GET", path, NULL, CHECK_TIMEOUT_MS, status, &body, err, errlen);
     json_t *j = NULL;
     if (rc == 0) {
         j = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
@@ -112,8 +111,8 @@ static int proxy_cert_expiry(chk_t *c, const char *ns, const char *pod, double *
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s:4191/proxy/metrics", ns, pod);
     wf_sbuf_t body = {0};
     *status = 0;
-    int rc = wf_k8s_request(&c->cfg, "GET", path, NULL, CHECK_TIMEOUT_MS, status, &body, err,
-                            errlen);
+    int rc =
+        wf_k8s_request(&c->cfg, "GET", path, NULL, CHECK_TIMEOUT_MS, status, &body, err, errlen);
     int found = 0;
     if (rc == 0 && *status != 200) {
         snprintf(err, errlen, "GET %.200s: HTTP %ld", path, *status);
@@ -140,21 +139,21 @@ static int proxy_cert_expiry(chk_t *c, const char *ns, const char *pod, double *
 }
 
 /* SelfSubjectAccessReview: may this user `verb` resource? */
-static bool can(chk_t *c, const char *verb, const char *group, const char *resource,
-                const char *ns, char *err, size_t errlen)
+static bool can(chk_t *c, const char *verb, const char *group, const char *resource, const char *ns,
+                char *err, size_t errlen)
 {
     json_t *ra = json_pack("{s:s, s:s, s:s}", "verb", verb, "group", group, "resource", resource);
     if (ns != NULL)
         json_object_set_new(ra, "namespace", json_string(ns));
-    json_t *req = json_pack("{s:s, s:s, s:{s:o}}", "apiVersion", "authorization.k8s.io/v1",
-                            "kind", "SelfSubjectAccessReview", "spec", "resourceAttributes", ra);
+    json_t *req = json_pack("{s:s, s:s, s:{s:o}}", "apiVersion", "authorization.k8s.io/v1", "kind",
+                            "SelfSubjectAccessReview", "spec", "resourceAttributes", ra);
     char *text = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     wf_sbuf_t body = {0};
     long status = 0;
-    int rc = wf_k8s_request(&c->cfg, "POST",
-                            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", text,
-                            CHECK_TIMEOUT_MS, &status, &body, err, errlen);
+    int rc =
+        wf_k8s_request(&c->cfg, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                       text, CHECK_TIMEOUT_MS, &status, &body, err, errlen);
     free(text);
     bool allowed = false;
     if (rc == 0) {
@@ -162,8 +161,8 @@ static bool can(chk_t *c, const char *verb, const char *group, const char *resou
         allowed = (status == 200 || status == 201) &&
                   json_is_true(json_object_get(json_object_get(j, "status"), "allowed"));
         if (!allowed)
-            snprintf(err, errlen, "not allowed to %s %s%s%s", verb, resource,
-                     group[0] ? "." : "", group);
+            snprintf(err, errlen, "not allowed to %s %s%s%s", verb, resource, group[0] ? "." : "",
+                     group);
         json_decref(j);
     }
     wf_sbuf_free(&body);
@@ -254,7 +253,8 @@ static void check_identity(chk_t *c)
     if (bundle == NULL ||
         wf_cli_certs_from_pem(bundle, "ca-bundle.crt", &anchors, err, sizeof(err)) != 0) {
         if (cm != NULL && bundle == NULL)
-            snprintf(err, sizeof(err), "ConfigMap %s has no ca-bundle.crt", WF_INJECT_TRUST_ROOTS_CM);
+            snprintf(err, sizeof(err), "ConfigMap %s has no ca-bundle.crt",
+                     WF_INJECT_TRUST_ROOTS_CM);
         result(c, "trust anchors are valid", CK_ERR, err,
                "reinstall the control plane with weft install");
         json_decref(cm);
@@ -280,11 +280,12 @@ static void check_identity(chk_t *c)
         if (k == NULL)
             snprintf(err, sizeof(err), "Secret linkerd-identity-issuer: tls.key is not a PEM key");
     } else if (sec != NULL && (crt == NULL || key == NULL)) {
-        snprintf(err, sizeof(err), "Secret linkerd-identity-issuer lacks tls.crt / tls.key (base64)");
+        snprintf(err, sizeof(err),
+                 "Secret linkerd-identity-issuer lacks tls.crt / tls.key (base64)");
     }
-    if (k != NULL && wf_cert_check_signer(sk_X509_value(issuer, 0), k, WF_CERT_LEAF, time(NULL),
-                                          "issuer tls.crt", "issuer tls.key", err,
-                                          sizeof(err)) != 0) {
+    if (k != NULL &&
+        wf_cert_check_signer(sk_X509_value(issuer, 0), k, WF_CERT_LEAF, time(NULL),
+                             "issuer tls.crt", "issuer tls.key", err, sizeof(err)) != 0) {
         EVP_PKEY_free(k);
         k = NULL;
     }
@@ -330,8 +331,8 @@ static void check_webhook(chk_t *c)
     }
     result(c, "proxy-injector webhook is registered", CK_OK, NULL, NULL);
     json_t *wh = json_array_get(json_object_get(mwc, "webhooks"), 0);
-    const char *cab = json_string_value(json_object_get(json_object_get(wh, "clientConfig"),
-                                                        "caBundle"));
+    const char *cab =
+        json_string_value(json_object_get(json_object_get(wh, "clientConfig"), "caBundle"));
     char *ca = cab ? b64_decode(cab) : NULL;
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/weft-proxy-injector-tls", c->ns);
     json_t *sec = get(c, path, &st, err, sizeof(err));
@@ -343,9 +344,8 @@ static void check_webhook(chk_t *c)
         if (ca == NULL)
             snprintf(err, sizeof(err), "the webhook has no caBundle");
         result(c, desc, CK_ERR, err, "reinstall: weft install | kubectl apply -f -");
-    } else if (crt == NULL ||
-               wf_cli_certs_from_pem(crt, "weft-proxy-injector-tls tls.crt", &leaf, err,
-                                     sizeof(err)) != 0) {
+    } else if (crt == NULL || wf_cli_certs_from_pem(crt, "weft-proxy-injector-tls tls.crt", &leaf,
+                                                    err, sizeof(err)) != 0) {
         if (crt == NULL && sec != NULL)
             snprintf(err, sizeof(err), "Secret weft-proxy-injector-tls has no tls.crt");
         result(c, desc, CK_ERR, err, "reinstall: weft install | kubectl apply -f -");
@@ -441,9 +441,9 @@ static bool check_existence(chk_t *c)
         json_t *p;
         json_array_foreach(json_object_get(pods, "items"), i, p)
         {
-            const char *comp = json_string_value(json_object_get(
-                json_object_get(json_object_get(p, "metadata"), "labels"),
-                "linkerd.io/control-plane-component"));
+            const char *comp = json_string_value(
+                json_object_get(json_object_get(json_object_get(p, "metadata"), "labels"),
+                                "linkerd.io/control-plane-component"));
             if (comp != NULL && strcmp(comp, comps[k]) == 0 && pod_ready(p))
                 ready = true;
         }
@@ -505,8 +505,8 @@ static void check_data_plane(chk_t *c)
                  "/api/v1/namespaces/%s/pods?labelSelector=linkerd.io%%2Fcontrol-plane-ns%%3D%s",
                  c->dp_ns, c->ns);
     else
-        snprintf(path, sizeof(path), "/api/v1/pods?labelSelector=linkerd.io%%2Fcontrol-plane-ns%%3D%s",
-                 c->ns);
+        snprintf(path, sizeof(path),
+                 "/api/v1/pods?labelSelector=linkerd.io%%2Fcontrol-plane-ns%%3D%s", c->ns);
     json_t *pods = get(c, path, &st, err, sizeof(err));
     if (pods == NULL) {
         result(c, "data plane proxies are ready", CK_ERR, err, NULL);
@@ -553,7 +553,9 @@ static void check_data_plane(chk_t *c)
         }
         const char *ver = json_string_value(
             json_object_get(json_object_get(md, "annotations"), "linkerd.io/proxy-version"));
-        char *lst = !ready ? notready : (ver == NULL || strcmp(ver, WEFT_VERSION) != 0) ? old : NULL;
+        char *lst = !ready                                            ? notready
+                    : (ver == NULL || strcmp(ver, WEFT_VERSION) != 0) ? old
+                                                                      : NULL;
         if (lst != NULL && strlen(lst) < 500) {
             size_t l = strlen(lst);
             snprintf(lst + l, 600 - l, "%s%s/%s", l ? ", " : "", pns ? pns : "", name ? name : "");
@@ -706,7 +708,7 @@ int wf_cli_check_main(int argc, char **argv)
     free(args);
     if (rc != 0 || (strcmp(output, "table") != 0 && strcmp(output, "json") != 0) ||
         (pre && proxy)) {
-        wf_cli_errorf("check: %s", rc != 0 ? err
+        wf_cli_errorf("check: %s", rc != 0        ? err
                                    : pre && proxy ? "--pre and --proxy exclude each other"
                                                   : "--output is table or json");
         fputs(check_usage, stderr);

@@ -32,7 +32,7 @@
 typedef struct run {
     bool uninject;
     wf_inject_cfg_t cfg;
-    char *anchors; /* owned: --identity-trust-anchors-file contents */
+    char *anchors;  /* owned: --identity-trust-anchors-file contents */
     wf_ydocs_t out; /* the documents to print, in order (moved from the inputs) */
     bool failed;
 } run_t;
@@ -74,7 +74,8 @@ static wf_ynode_t **slot_at(wf_ynode_t **root, const char *path)
         p += n;
         wf_ynode_t **next = NULL;
         for (size_t i = 0; i + 1 < (*cur)->n; i += 2)
-            if ((*cur)->items[i]->type == WF_YNODE_SCALAR && strcmp((*cur)->items[i]->str, key) == 0)
+            if ((*cur)->items[i]->type == WF_YNODE_SCALAR &&
+                strcmp((*cur)->items[i]->str, key) == 0)
                 next = &(*cur)->items[i + 1];
         if (next == NULL)
             return NULL;
@@ -133,7 +134,7 @@ static void one(run_t *r, const char *src, wf_ynode_t **slot)
     wf_ynode_t **tslot = slot_at(slot, path);
     json_t *pod = tslot != NULL ? wf_ynode_to_json(*tslot) : NULL;
     wf_inject_result_t ir;
-    int rc = pod == NULL ? WF_EINVAL
+    int rc = pod == NULL   ? WF_EINVAL
              : r->uninject ? wf_uninject_pod(pod, "", &ir)
                            : wf_inject_pod(&r->cfg, pod, ns, NULL, "", &ir);
     json_decref(pod);
@@ -318,8 +319,8 @@ static int run_main(int argc, char **argv, bool uninject)
         uninject ? "usage: weft uninject [FILE|DIR|-]...\n"
                  : "usage: weft inject [--manual] [--ingress] [--cni] [flags] [FILE|DIR|-]...\n";
     if (wf_cli_parse_flags(argc - 1, argv + 1, uninject ? un_flags : inject_flags,
-                           uninject ? 1 : WF_ARRAY_LEN(inject_flags), pos, WF_ARRAY_LEN(pos),
-                           &npos, err, sizeof(err)) != 0) {
+                           uninject ? 1 : WF_ARRAY_LEN(inject_flags), pos, WF_ARRAY_LEN(pos), &npos,
+                           err, sizeof(err)) != 0) {
         wf_cli_errorf("%s: %s", argv[0], err);
         fputs(usage, stderr);
         return WF_CLI_EXIT_USAGE;
@@ -344,13 +345,13 @@ static int run_main(int argc, char **argv, bool uninject)
                   "  --native-sidecar                the proxy as a restartable init container "
                   "(Kubernetes 1.29+):\n"
                   "                                  it is ready before the app starts\n"
-                  "  --cluster-networks CIDRS        the proxy's profile networks (default "
-                  WF_INJECT_DEFAULT_CLUSTER_NETWORKS ")\n"
-                  "  --registry R                    image registry (default " WF_INJECT_DEFAULT_REGISTRY
-                  ")\n"
+                  "  --cluster-networks CIDRS        the proxy's profile networks "
+                  "(default " WF_INJECT_DEFAULT_CLUSTER_NETWORKS ")\n"
+                  "  --registry R                    image registry "
+                  "(default " WF_INJECT_DEFAULT_REGISTRY ")\n"
                   "  --proxy-version V               image tag (default " WEFT_VERSION ")\n"
-                  "  --proxy-log-level L             default WEFT_PROXY_LOG (default " WF_INJECT_DEFAULT_LOG
-                  ")\n"
+                  "  --proxy-log-level L             default WEFT_PROXY_LOG "
+                  "(default " WF_INJECT_DEFAULT_LOG ")\n"
                   "  --linkerd-namespace NS          control plane namespace (default linkerd)\n"
                   "  --trust-domain D                trust domain (default cluster.local)\n"
                   "  --identity-trust-anchors-file F inline this PEM bundle instead of the "
@@ -381,7 +382,8 @@ static int run_main(int argc, char **argv, bool uninject)
     if (anchors != NULL) {
         r.anchors = slurp(anchors, err, sizeof(err));
         if (r.anchors == NULL || strstr(r.anchors, "-----BEGIN CERTIFICATE-----") == NULL) {
-            wf_cli_errorf("--identity-trust-anchors-file %s", r.anchors ? "holds no PEM certificate" : err);
+            wf_cli_errorf("--identity-trust-anchors-file %s",
+                          r.anchors ? "holds no PEM certificate" : err);
             free(r.anchors);
             return WF_CLI_EXIT_FAILURE;
         }

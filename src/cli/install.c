@@ -25,8 +25,8 @@
 
 #include "core/buf.h"
 #include "k8s/inject.h"
-#include "k8s/ydoc.h"
 #include "k8s/yaml.h"
+#include "k8s/ydoc.h"
 #include "kube.h"
 #include "net/ports.h"
 #include "tls/cert.h"
@@ -35,8 +35,8 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/x509v3.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -82,8 +82,8 @@ static const struct {
 
 typedef struct inst {
     const char *wh_cert, *wh_key, *wh_ca; /* borrowed: --webhook-*-file, or NULL */
-    json_t *vals; /* owned: flat "a.b.c" -> string */
-    json_t *docs; /* owned: array of objects to print */
+    json_t *vals;                         /* owned: flat "a.b.c" -> string */
+    json_t *docs;                         /* owned: array of objects to print */
     char err[1024];
 } inst_t;
 
@@ -105,8 +105,8 @@ static int set_val(inst_t *in, const char *key, const char *v, const char *from)
         if (strcmp(keys[i].key, key) != 0)
             continue;
         if (keys[i].type == V_BOOL && strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
-            snprintf(in->err, sizeof(in->err), "%s: %s must be true or false, not \"%.60s\"",
-                     from, key, v);
+            snprintf(in->err, sizeof(in->err), "%s: %s must be true or false, not \"%.60s\"", from,
+                     key, v);
             return WF_EINVAL;
         }
         if (keys[i].type == V_INT) {
@@ -262,8 +262,8 @@ static int check_given(inst_t *in, certs_t *c, const char *an, const char *in_na
     if (rc == 0) {
         time_t nb, na;
         if (wf_cert_validity(leaf, &nb, &na) == 0 && na - now < EXPIRY_WARN_SECS)
-            fprintf(stderr, "warning: %s: the issuer certificate expires in %lld days\n",
-                    in_name, (long long)((na - now) / 86400));
+            fprintf(stderr, "warning: %s: the issuer certificate expires in %lld days\n", in_name,
+                    (long long)((na - now) / 86400));
     }
     EVP_PKEY_free(key);
     sk_X509_pop_free(anchors, X509_free);
@@ -344,11 +344,10 @@ static int webhook_certs(inst_t *in, certs_t *c, const char *svc)
             return WF_EINVAL;
         STACK_OF(X509) *leaf = NULL, *ca = NULL;
         EVP_PKEY *key = NULL;
-        int rc = wf_cli_certs_from_pem(c->webhook_pem, in->wh_cert, &leaf, in->err,
-                                       sizeof(in->err));
+        int rc =
+            wf_cli_certs_from_pem(c->webhook_pem, in->wh_cert, &leaf, in->err, sizeof(in->err));
         if (rc == 0)
-            rc = wf_cli_certs_from_pem(c->webhook_ca_pem, in->wh_ca, &ca, in->err,
-                                       sizeof(in->err));
+            rc = wf_cli_certs_from_pem(c->webhook_ca_pem, in->wh_ca, &ca, in->err, sizeof(in->err));
         if (rc == 0) {
             BIO *b = BIO_new_mem_buf(c->webhook_key_pem, -1);
             key = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)"") : NULL;
@@ -458,8 +457,8 @@ static int prepare_certs(inst_t *in, certs_t *c, const char *anchors_file, const
                  val(in, "identityTrustDomain"));
         X509 *root = NULL, *iss = NULL;
         EVP_PKEY *rk = NULL, *ik = NULL;
-        int rc = make_cert(WF_CERT_ROOT_CA, root_name, ISSUER_DAYS, NULL, NULL, &root, &rk,
-                           in->err, sizeof(in->err));
+        int rc = make_cert(WF_CERT_ROOT_CA, root_name, ISSUER_DAYS, NULL, NULL, &root, &rk, in->err,
+                           sizeof(in->err));
         if (rc == 0)
             rc = make_cert(WF_CERT_INTERMEDIATE_CA, issuer_name, ISSUER_DAYS, root, rk, &iss, &ik,
                            in->err, sizeof(in->err));
@@ -475,10 +474,11 @@ static int prepare_certs(inst_t *in, certs_t *c, const char *anchors_file, const
         EVP_PKEY_free(ik);
         if (rc != 0)
             return rc;
-        fprintf(stderr, "note: generated a trust anchor and an identity issuer (valid %d days); "
-                        "production installs should bring their own CA "
-                        "(--identity-trust-anchors-file, --identity-issuer-certificate-file, "
-                        "--identity-issuer-key-file)\n",
+        fprintf(stderr,
+                "note: generated a trust anchor and an identity issuer (valid %d days); "
+                "production installs should bring their own CA "
+                "(--identity-trust-anchors-file, --identity-issuer-certificate-file, "
+                "--identity-issuer-key-file)\n",
                 ISSUER_DAYS);
     }
     char svc[300];
@@ -544,9 +544,9 @@ static void render_crds(inst_t *in)
         }
         char name[200];
         snprintf(name, sizeof(name), "%s.%s", c->plural, c->group);
-        json_t *names = json_pack("{s:s, s:s, s:s, s:s, s:[s,s]}", "kind", c->kind, "listKind",
-                                  "", "plural", c->plural, "singular", c->singular, "categories",
-                                  "policy", "linkerd");
+        json_t *names =
+            json_pack("{s:s, s:s, s:s, s:s, s:[s,s]}", "kind", c->kind, "listKind", "", "plural",
+                      c->plural, "singular", c->singular, "categories", "policy", "linkerd");
         char lk[100];
         snprintf(lk, sizeof(lk), "%sList", c->kind);
         json_object_set_new(names, "listKind", json_string(lk));
@@ -571,15 +571,13 @@ static void render_rbac(inst_t *in, const char *sa, json_t *rules)
 {
     char role[300];
     snprintf(role, sizeof(role), "weft-%s-%s", val(in, "namespace"), sa + strlen("weft-"));
-    add(in, json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "rbac.authorization.k8s.io/v1",
-                      "kind", "ClusterRole", "metadata", meta(in, role, false, NULL), "rules",
-                      rules));
+    add(in, json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "rbac.authorization.k8s.io/v1", "kind",
+                      "ClusterRole", "metadata", meta(in, role, false, NULL), "rules", rules));
     add(in, json_pack("{s:s, s:s, s:o, s:{s:s, s:s, s:s}, s:[{s:s, s:s, s:s}]}", "apiVersion",
                       "rbac.authorization.k8s.io/v1", "kind", "ClusterRoleBinding", "metadata",
                       meta(in, role, false, NULL), "roleRef", "apiGroup",
-                      "rbac.authorization.k8s.io", "kind", "ClusterRole", "name", role,
-                      "subjects", "kind", "ServiceAccount", "name", sa, "namespace",
-                      val(in, "namespace")));
+                      "rbac.authorization.k8s.io", "kind", "ClusterRole", "name", role, "subjects",
+                      "kind", "ServiceAccount", "name", sa, "namespace", val(in, "namespace")));
 }
 
 static json_t *probe(const char *path, int port, int delay)
@@ -588,9 +586,9 @@ static json_t *probe(const char *path, int port, int delay)
                      "initialDelaySeconds", delay, "periodSeconds", 10);
 }
 
-static void render_deployment(inst_t *in, const char *name, const char *component,
-                              const char *sa, json_t *args, json_t *ports, int admin,
-                              json_t *volumes, json_t *mounts)
+static void render_deployment(inst_t *in, const char *name, const char *component, const char *sa,
+                              json_t *args, json_t *ports, int admin, json_t *volumes,
+                              json_t *mounts)
 {
     int replicas = atoi(val(in, "controllerReplicas"));
     bool ha = replicas > 1;
@@ -603,33 +601,30 @@ static void render_deployment(inst_t *in, const char *name, const char *componen
     json_t *ctr = json_pack(
         "{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:{s:b, s:b, s:b, s:i, s:{s:[s]}, s:{s:s}},"
         " s:o}",
-        "name", component, "image", image, "imagePullPolicy", "IfNotPresent", "args", args,
-        "ports", ports, "readinessProbe", probe("/ready", admin, 2), "livenessProbe",
-        probe("/live", admin, 10), "resources", res, "securityContext",
-        "allowPrivilegeEscalation", 0, "readOnlyRootFilesystem", 1, "runAsNonRoot", 1,
-        "runAsUser", 2103, "capabilities", "drop", "ALL", "seccompProfile", "type",
-        "RuntimeDefault", "volumeMounts", mounts);
+        "name", component, "image", image, "imagePullPolicy", "IfNotPresent", "args", args, "ports",
+        ports, "readinessProbe", probe("/ready", admin, 2), "livenessProbe",
+        probe("/live", admin, 10), "resources", res, "securityContext", "allowPrivilegeEscalation",
+        0, "readOnlyRootFilesystem", 1, "runAsNonRoot", 1, "runAsUser", 2103, "capabilities",
+        "drop", "ALL", "seccompProfile", "type", "RuntimeDefault", "volumeMounts", mounts);
     json_t *sel = json_pack("{s:s, s:s}", "linkerd.io/control-plane-component", component,
                             "linkerd.io/control-plane-ns", val(in, "namespace"));
-    json_t *podspec =
-        json_pack("{s:s, s:b, s:[o], s:o, s:{s:s}}", "serviceAccountName", sa,
-                  "automountServiceAccountToken", 1, "containers", ctr, "volumes", volumes,
-                  "nodeSelector", "kubernetes.io/os", "linux");
+    json_t *podspec = json_pack("{s:s, s:b, s:[o], s:o, s:{s:s}}", "serviceAccountName", sa,
+                                "automountServiceAccountToken", 1, "containers", ctr, "volumes",
+                                volumes, "nodeSelector", "kubernetes.io/os", "linux");
     if (val_bool(in, "enablePodAntiAffinity"))
-        json_object_set_new(
-            podspec, "affinity",
-            json_pack("{s:{s:[{s:{s:o}, s:s}]}}", "podAntiAffinity",
-                      "requiredDuringSchedulingIgnoredDuringExecution", "labelSelector",
-                      "matchLabels", json_deep_copy(sel), "topologyKey",
-                      "kubernetes.io/hostname"));
+        json_object_set_new(podspec, "affinity",
+                            json_pack("{s:{s:[{s:{s:o}, s:s}]}}", "podAntiAffinity",
+                                      "requiredDuringSchedulingIgnoredDuringExecution",
+                                      "labelSelector", "matchLabels", json_deep_copy(sel),
+                                      "topologyKey", "kubernetes.io/hostname"));
     json_t *tmeta = json_pack("{s:o, s:{s:s}}", "labels", labels(in, component), "annotations",
                               "linkerd.io/inject", "disabled");
-    json_t *spec = json_pack("{s:i, s:{s:o}, s:o, s:{s:o, s:o}}", "replicas", replicas,
-                             "selector", "matchLabels", json_deep_copy(sel), "strategy",
-                             json_pack("{s:s, s:{s:i, s:s}}", "type", "RollingUpdate",
-                                       "rollingUpdate", "maxUnavailable", ha ? 1 : 0, "maxSurge",
-                                       "25%"),
-                             "template", "metadata", tmeta, "spec", podspec);
+    json_t *spec =
+        json_pack("{s:i, s:{s:o}, s:o, s:{s:o, s:o}}", "replicas", replicas, "selector",
+                  "matchLabels", json_deep_copy(sel), "strategy",
+                  json_pack("{s:s, s:{s:i, s:s}}", "type", "RollingUpdate", "rollingUpdate",
+                            "maxUnavailable", ha ? 1 : 0, "maxSurge", "25%"),
+                  "template", "metadata", tmeta, "spec", podspec);
     add(in, json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "apps/v1", "kind", "Deployment",
                       "metadata", meta(in, name, true, component), "spec", spec));
     if (val_bool(in, "enablePodDisruptionBudget"))
@@ -686,39 +681,38 @@ static void render_control_plane(inst_t *in, const certs_t *c)
     json_object_set_new(json_object_get(nsmeta, "labels"), "config.linkerd.io/admission-webhooks",
                         json_string("disabled"));
     json_object_set_new(nsmeta, "annotations", json_pack("{s:s}", "linkerd.io/inject", "disabled"));
-    add(in, json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind", "Namespace", "metadata",
-                      nsmeta));
+    add(in,
+        json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind", "Namespace", "metadata", nsmeta));
     static const char *const sas[] = {"weft-identity", "weft-destination", "weft-proxy-injector"};
     for (size_t i = 0; i < WF_ARRAY_LEN(sas); i++)
         add(in, json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind", "ServiceAccount",
                           "metadata", meta(in, sas[i], true, NULL)));
 
     /* RBAC, least privilege: read what each controller watches. */
-    render_rbac(in, "weft-identity",
-                json_pack("[o, o]",
-                          rule("authentication.k8s.io", json_pack("[s]", "tokenreviews"),
-                               json_pack("[s]", "create")),
-                          rule("", json_pack("[s]", "events"), json_pack("[s, s]", "create",
-                                                                            "patch"))));
+    render_rbac(
+        in, "weft-identity",
+        json_pack("[o, o]",
+                  rule("authentication.k8s.io", json_pack("[s]", "tokenreviews"),
+                       json_pack("[s]", "create")),
+                  rule("", json_pack("[s]", "events"), json_pack("[s, s]", "create", "patch"))));
     json_t *watch = json_pack("[s, s, s]", "get", "list", "watch");
-    render_rbac(in, "weft-destination",
-                json_pack("[o, o, o, o]",
-                          rule("", json_pack("[s, s, s, s]", "namespaces", "pods", "services",
-                                             "serviceaccounts"),
-                               json_deep_copy(watch)),
-                          rule("discovery.k8s.io", json_pack("[s]", "endpointslices"),
-                               json_deep_copy(watch)),
-                          rule("policy.linkerd.io",
-                               json_pack("[s, s, s, s, s, s]", "servers", "serverauthorizations",
-                                         "authorizationpolicies", "meshtlsauthentications",
-                                         "networkauthentications", "httproutes"),
-                               json_deep_copy(watch)),
-                          rule("linkerd.io", json_pack("[s]", "serviceprofiles"),
-                               json_deep_copy(watch))));
-    render_rbac(in, "weft-proxy-injector",
-                json_pack("[o, o]", rule("", json_pack("[s]", "namespaces"), json_deep_copy(watch)),
-                          rule("", json_pack("[s]", "events"), json_pack("[s, s]", "create",
-                                                                            "patch"))));
+    render_rbac(
+        in, "weft-destination",
+        json_pack(
+            "[o, o, o, o]",
+            rule("", json_pack("[s, s, s, s]", "namespaces", "pods", "services", "serviceaccounts"),
+                 json_deep_copy(watch)),
+            rule("discovery.k8s.io", json_pack("[s]", "endpointslices"), json_deep_copy(watch)),
+            rule("policy.linkerd.io",
+                 json_pack("[s, s, s, s, s, s]", "servers", "serverauthorizations",
+                           "authorizationpolicies", "meshtlsauthentications",
+                           "networkauthentications", "httproutes"),
+                 json_deep_copy(watch)),
+            rule("linkerd.io", json_pack("[s]", "serviceprofiles"), json_deep_copy(watch))));
+    render_rbac(
+        in, "weft-proxy-injector",
+        json_pack("[o, o]", rule("", json_pack("[s]", "namespaces"), json_deep_copy(watch)),
+                  rule("", json_pack("[s]", "events"), json_pack("[s, s]", "create", "patch"))));
     json_decref(watch);
 
     /* Trust roots and the issuer. */
@@ -726,10 +720,10 @@ static void render_control_plane(inst_t *in, const certs_t *c)
                       "metadata", meta(in, WF_INJECT_TRUST_ROOTS_CM, true, "identity"), "data",
                       "ca-bundle.crt", c->anchors_pem));
     char *crt = b64(c->issuer_pem), *key = b64(c->issuer_key_pem), *ca = b64(c->anchors_pem);
-    add(in, json_pack("{s:s, s:s, s:o, s:s, s:{s:s, s:s, s:s}}", "apiVersion", "v1", "kind",
-                      "Secret", "metadata", meta(in, "linkerd-identity-issuer", true, "identity"),
-                      "type", "kubernetes.io/tls", "data", "tls.crt", crt, "tls.key", key,
-                      "ca.crt", ca));
+    add(in,
+        json_pack("{s:s, s:s, s:o, s:s, s:{s:s, s:s, s:s}}", "apiVersion", "v1", "kind", "Secret",
+                  "metadata", meta(in, "linkerd-identity-issuer", true, "identity"), "type",
+                  "kubernetes.io/tls", "data", "tls.crt", crt, "tls.key", key, "ca.crt", ca));
     free(crt);
     free(key);
     free(ca);
@@ -755,8 +749,8 @@ static void render_control_plane(inst_t *in, const certs_t *c)
     push_flag(args, "--token-verifier", "kubernetes");
     push_flag(args, "--log-level", val(in, "controllerLogLevel"));
     render_deployment(in, "weft-identity", "identity", "weft-identity", args,
-                      json_pack("[{s:s, s:i}, {s:s, s:i}]", "name", "grpc", "containerPort",
-                                8080, "name", "admin", "containerPort", 9990),
+                      json_pack("[{s:s, s:i}, {s:s, s:i}]", "name", "grpc", "containerPort", 8080,
+                                "name", "admin", "containerPort", 9990),
                       9990,
                       json_pack("[o, o]", secret_volume("issuer", "linkerd-identity-issuer"),
                                 cfgmap_volume("trust-roots", WF_INJECT_TRUST_ROOTS_CM)),
@@ -774,8 +768,8 @@ static void render_control_plane(inst_t *in, const certs_t *c)
     push_flag(args, "--control-plane-ns", ns);
     push_flag(args, "--log-level", val(in, "controllerLogLevel"));
     render_deployment(in, "weft-destination", "destination", "weft-destination", args,
-                      json_pack("[{s:s, s:i}, {s:s, s:i}]", "name", "grpc", "containerPort",
-                                8086, "name", "admin", "containerPort", 9996),
+                      json_pack("[{s:s, s:i}, {s:s, s:i}]", "name", "grpc", "containerPort", 8086,
+                                "name", "admin", "containerPort", 9996),
                       9996, json_array(), json_array());
     render_service(in, "weft-dst", "destination", false, "grpc", 8086, 8086);
     render_service(in, "weft-dst-headless", "destination", true, "grpc", 8086, 8086);
@@ -806,8 +800,8 @@ static void render_control_plane(inst_t *in, const certs_t *c)
     push_flag(args, "--cluster-networks", val(in, "clusterNetworks"));
     push_flag(args, "--log-level", val(in, "controllerLogLevel"));
     render_deployment(in, "weft-proxy-injector", "proxy-injector", "weft-proxy-injector", args,
-                      json_pack("[{s:s, s:i}, {s:s, s:i}]", "name", "https", "containerPort",
-                                8443, "name", "admin", "containerPort", 9995),
+                      json_pack("[{s:s, s:i}, {s:s, s:i}]", "name", "https", "containerPort", 8443,
+                                "name", "admin", "containerPort", 9995),
                       9995,
                       json_pack("[o, o]", secret_volume("tls", "weft-proxy-injector-tls"),
                                 cfgmap_volume("trust-roots", WF_INJECT_TRUST_ROOTS_CM)),
@@ -825,15 +819,15 @@ static void render_control_plane(inst_t *in, const certs_t *c)
         " s:{s:[{s:s, s:s, s:[s]}, {s:s, s:s, s:[s]}]}}",
         "name", "proxy-injector.weft.linkerd.io", "admissionReviewVersions", "v1", "sideEffects",
         "None", "clientConfig", "service", "name", "weft-proxy-injector", "namespace", ns, "path",
-        "/inject", "port", 443, "caBundle", cab, "failurePolicy",
-        val(in, "webhookFailurePolicy"), "timeoutSeconds", 10, "reinvocationPolicy", "IfNeeded",
-        "matchPolicy", "Equivalent", "rules", "operations", "CREATE", "apiGroups", "",
-        "apiVersions", "v1", "resources", "pods", "scope", "Namespaced", "namespaceSelector",
-        "matchExpressions", "key", "config.linkerd.io/admission-webhooks", "operator", "NotIn",
-        "values", "disabled", "key", "kubernetes.io/metadata.name", "operator", "NotIn", "values",
-        "kube-system", ns, "objectSelector", "matchExpressions", "key",
+        "/inject", "port", 443, "caBundle", cab, "failurePolicy", val(in, "webhookFailurePolicy"),
+        "timeoutSeconds", 10, "reinvocationPolicy", "IfNeeded", "matchPolicy", "Equivalent",
+        "rules", "operations", "CREATE", "apiGroups", "", "apiVersions", "v1", "resources", "pods",
+        "scope", "Namespaced", "namespaceSelector", "matchExpressions", "key",
         "config.linkerd.io/admission-webhooks", "operator", "NotIn", "values", "disabled", "key",
-        "linkerd.io/inject", "operator", "NotIn", "values", "disabled");
+        "kubernetes.io/metadata.name", "operator", "NotIn", "values", "kube-system", ns,
+        "objectSelector", "matchExpressions", "key", "config.linkerd.io/admission-webhooks",
+        "operator", "NotIn", "values", "disabled", "key", "linkerd.io/inject", "operator", "NotIn",
+        "values", "disabled");
     free(cab);
     add(in, json_pack("{s:s, s:s, s:o, s:[o]}", "apiVersion", "admissionregistration.k8s.io/v1",
                       "kind", "MutatingWebhookConfiguration", "metadata",
@@ -861,9 +855,10 @@ static const char usage[] =
     "                                         CA for the caBundle (default: generated)\n"
     "  --linkerd-namespace NS                 control plane namespace (default linkerd)\n"
     "  --identity-trust-domain D              trust domain (default cluster.local)\n"
-    "  --cluster-networks CIDRS               cluster networks (default " WF_INJECT_DEFAULT_CLUSTER_NETWORKS
+    "  --cluster-networks CIDRS               cluster networks "
+    "(default " WF_INJECT_DEFAULT_CLUSTER_NETWORKS ")\n"
+    "  --registry R                           image registry (default " WF_INJECT_DEFAULT_REGISTRY
     ")\n"
-    "  --registry R                           image registry (default " WF_INJECT_DEFAULT_REGISTRY ")\n"
     "  --proxy-log-level L                    proxies' default log level\n"
     "  --default-opaque-ports LIST            proxies' default opaque ports\n"
     "  --skip-inbound-ports LIST, --skip-outbound-ports LIST  default skipped ports\n"
@@ -892,7 +887,8 @@ static int check_values(inst_t *in)
     char e[400];
     for (size_t i = 0; i < WF_ARRAY_LEN(ports); i++) {
         const char *v = val(in, ports[i]);
-        if (v[0] != '\0' && (ps == NULL || wf_portset_parse(ps, wf_str_from(v), e, sizeof(e)) != 0)) {
+        if (v[0] != '\0' &&
+            (ps == NULL || wf_portset_parse(ps, wf_str_from(v), e, sizeof(e)) != 0)) {
             snprintf(in->err, sizeof(in->err), "%s: %s", ports[i], ps ? e : "out of memory");
             free(ps);
             return WF_EINVAL;

@@ -19,19 +19,19 @@
 #define S_SELECTOR                                                                                 \
     "{\"type\":\"object\",\"properties\":{\"matchLabels\":{\"type\":\"object\","                   \
     "\"additionalProperties\":" S_STR "},\"matchExpressions\":{\"type\":\"array\",\"items\":{"     \
-    "\"type\":\"object\",\"required\":[\"key\",\"operator\"],\"properties\":{\"key\":" S_STR        \
-    ",\"operator\":{\"type\":\"string\",\"enum\":[\"In\",\"NotIn\",\"Exists\",\"DoesNotExist\"]},"  \
+    "\"type\":\"object\",\"required\":[\"key\",\"operator\"],\"properties\":{\"key\":" S_STR       \
+    ",\"operator\":{\"type\":\"string\",\"enum\":[\"In\",\"NotIn\",\"Exists\",\"DoesNotExist\"]}," \
     "\"values\":" S_STRS "}}}}}"
 #define S_NETWORKS                                                                                 \
-    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"cidr\"],\"properties\":{"   \
+    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"cidr\"],\"properties\":{"  \
     "\"cidr\":" S_STR ",\"except\":" S_STRS "}}}"
 #define S_TARGET_REF                                                                               \
-    "{\"type\":\"object\",\"required\":[\"kind\",\"name\"],\"properties\":{\"group\":" S_STR        \
+    "{\"type\":\"object\",\"required\":[\"kind\",\"name\"],\"properties\":{\"group\":" S_STR       \
     ",\"kind\":" S_STR ",\"name\":" S_STR ",\"namespace\":" S_STR "}}"
 #define S_DURATION "{\"type\":\"string\",\"pattern\":\"^([0-9]{1,5}(h|m|s|ms)){1,4}$\"}"
 #define S_HEADER_MATCH                                                                             \
-    "{\"type\":\"array\",\"maxItems\":16,\"items\":{\"type\":\"object\",\"required\":[\"name\","    \
-    "\"value\"],\"properties\":{\"type\":{\"type\":\"string\",\"enum\":[\"Exact\","                 \
+    "{\"type\":\"array\",\"maxItems\":16,\"items\":{\"type\":\"object\",\"required\":[\"name\","   \
+    "\"value\"],\"properties\":{\"type\":{\"type\":\"string\",\"enum\":[\"Exact\","                \
     "\"RegularExpression\"],\"default\":\"Exact\"},\"name\":" S_STR ",\"value\":" S_STR "}}}"
 
 static const char server_schema[] =
@@ -57,9 +57,9 @@ static const char serverauthz_schema[] =
 
 static const char authzpolicy_schema[] =
     "{\"type\":\"object\",\"required\":[\"spec\"],\"properties\":{\"spec\":{\"type\":\"object\","
-    "\"required\":[\"targetRef\",\"requiredAuthenticationRefs\"],\"properties\":{\"targetRef\":"
-    S_TARGET_REF ",\"requiredAuthenticationRefs\":{\"type\":\"array\",\"items\":" S_TARGET_REF
-    "}}}}}";
+    "\"required\":[\"targetRef\",\"requiredAuthenticationRefs\"],\"properties\":{"
+    "\"targetRef\":" S_TARGET_REF
+    ",\"requiredAuthenticationRefs\":{\"type\":\"array\",\"items\":" S_TARGET_REF "}}}}}";
 
 static const char meshtls_schema[] =
     "{\"type\":\"object\",\"required\":[\"spec\"],\"properties\":{\"spec\":{\"type\":\"object\","
@@ -88,11 +88,12 @@ static const char httproute_schema[] =
     "\"type\"],\"properties\":{\"type\":{\"type\":\"string\",\"enum\":["
     "\"RequestHeaderModifier\",\"ResponseHeaderModifier\",\"RequestRedirect\"]},"
     "\"requestHeaderModifier\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true},"
-    "\"responseHeaderModifier\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true},"
+    "\"responseHeaderModifier\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}"
+    ","
     "\"requestRedirect\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}}}},"
     "\"backendRefs\":{\"type\":\"array\",\"maxItems\":16,\"items\":{\"type\":\"object\","
-    "\"required\":[\"name\"],\"properties\":{\"group\":" S_STR ",\"kind\":" S_STR
-    ",\"name\":" S_STR ",\"namespace\":" S_STR ",\"port\":{\"type\":\"integer\",\"minimum\":1,"
+    "\"required\":[\"name\"],\"properties\":{\"group\":" S_STR ",\"kind\":" S_STR ",\"name\":" S_STR
+    ",\"namespace\":" S_STR ",\"port\":{\"type\":\"integer\",\"minimum\":1,"
     "\"maximum\":65535},\"weight\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":1000000,"
     "\"default\":1}}}},\"timeouts\":{\"type\":\"object\",\"properties\":{\"request\":" S_DURATION
     ",\"backendRequest\":" S_DURATION "}}}}}}}}}";
@@ -101,8 +102,9 @@ static const char serviceprofile_schema[] =
     "{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\",\"properties\":{"
     "\"opaquePorts\":" S_STRS ",\"routes\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
     "\"required\":[\"name\",\"condition\"],\"properties\":{\"name\":" S_STR ",\"condition\":{"
-    "\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true,\"properties\":{\"method\":"
-    S_STR ",\"pathRegex\":" S_STR "}},\"responseClasses\":{\"type\":\"array\",\"items\":{\"type\":"
+    "\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true,\"properties\":{"
+    "\"method\":" S_STR ",\"pathRegex\":" S_STR
+    "}},\"responseClasses\":{\"type\":\"array\",\"items\":{\"type\":"
     "\"object\",\"required\":[\"condition\"],\"properties\":{\"condition\":{\"type\":\"object\","
     "\"x-kubernetes-preserve-unknown-fields\":true},\"isFailure\":{\"type\":\"boolean\"}}}},"
     "\"isRetryable\":{\"type\":\"boolean\"},\"timeout\":" S_STR "}}},\"retryBudget\":{\"type\":"

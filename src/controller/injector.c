@@ -72,13 +72,13 @@ typedef struct inj_cfg {
 struct inj {
     wf_ctl_t ctl;
     inj_cfg_t cfg;
-    char *anchors; /* owned: trust anchors PEM inlined into proxies */
+    char *anchors;     /* owned: trust anchors PEM inlined into proxies */
     wf_tls_ctx_t *tls; /* owned */
     int listen_fd;
     wf_watch_t listen_watch;
     inj_conn_t *conns; /* owned list */
     unsigned nconns;
-    wf_k8s_source_t *src;     /* owned, or NULL */
+    wf_k8s_source_t *src;      /* owned, or NULL */
     wf_k8s_informer_t *ns_inf; /* owned by src */
     bool listening;
     wf_series_t *m_reviews[4]; /* injected, skipped, invalid, bad_request */
@@ -140,9 +140,8 @@ static void respond(inj_conn_t *c, int status, const char *ctype, const char *bo
                          : status == 501 ? "Not Implemented"
                          : status == 505 ? "HTTP Version Not Supported"
                                          : "Error";
-    wf_sbuf_printf(&c->out,
-                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
-                   reason, ctype, len, close ? "Connection: close\r\n" : "");
+    wf_sbuf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
+                   status, reason, ctype, len, close ? "Connection: close\r\n" : "");
     wf_sbuf_append(&c->out, body, len);
     c->close_after |= close;
 }
@@ -210,8 +209,8 @@ static void process(inj_conn_t *c)
             wf_str_t t = m->target;
             const char *q = memchr(t.ptr, '?', t.len);
             size_t plen = q ? (size_t)(q - t.ptr) : t.len;
-            bool path_ok = (plen == 1 && t.ptr[0] == '/') ||
-                           (plen == 7 && memcmp(t.ptr, "/inject", 7) == 0);
+            bool path_ok =
+                (plen == 1 && t.ptr[0] == '/') || (plen == 7 && memcmp(t.ptr, "/inject", 7) == 0);
             if (!path_ok) {
                 error_reply(c, 404, "not found: the webhook serves POST / and /inject");
                 return;
@@ -492,7 +491,8 @@ static const char inj_usage[] =
     "                                  ConfigMap)\n"
     "  --registry R                    image registry (default " WF_INJECT_DEFAULT_REGISTRY ")\n"
     "  --proxy-version V               image tag (default " WEFT_VERSION ")\n"
-    "  --proxy-log-level L             default proxy log level (default " WF_INJECT_DEFAULT_LOG ")\n"
+    "  --proxy-log-level L             default proxy log level (default " WF_INJECT_DEFAULT_LOG
+    ")\n"
     "  --default-opaque-ports LIST     (default " WF_INJECT_DEFAULT_OPAQUE_PORTS ")\n"
     "  --default-skip-inbound-ports LIST   (default " WF_INJECT_DEFAULT_SKIP_PORTS ")\n"
     "  --default-skip-outbound-ports LIST  (default " WF_INJECT_DEFAULT_SKIP_PORTS ")\n"
@@ -650,8 +650,7 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, inj_cfg_t *c
                        : c == OPT_MEM_REQ ? &cfg->inject.memory_request
                                           : &cfg->inject.memory_limit;
             if (!wf_k8s_quantity_valid(optarg))
-                return usage_error("\"%s\" is not a Kubernetes quantity (e.g. 100m, 64Mi)",
-                                   optarg);
+                return usage_error("\"%s\" is not a Kubernetes quantity (e.g. 100m, 64Mi)", optarg);
             *quantity = optarg;
             break;
         case OPT_CNI:

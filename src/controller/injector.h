@@ -29,9 +29,9 @@
 typedef const json_t *(*wf_injector_ns_fn)(void *data, const char *ns);
 
 typedef struct wf_injector_review_stats {
-    bool injected; /* a patch was returned */
-    bool invalid;  /* a bad annotation kept the pod uninjected */
-    char what[300]; /* "ns/name" for logs */
+    bool injected;     /* a patch was returned */
+    bool invalid;      /* a bad annotation kept the pod uninjected */
+    char what[300];    /* "ns/name" for logs */
     char reason[1024]; /* why not injected ("" when injected) */
 } wf_injector_review_stats_t;
 

@@ -54,8 +54,8 @@ static void record_skip(json_t *resp, const json_t *pod, const char *reason)
         op = json_is_object(md)
                  ? json_pack("{s:s, s:s, s:{s:s}}", "op", "add", "path", "/metadata/annotations",
                              "value", WF_INJECT_SKIPPED_ANNOTATION, reason)
-                 : json_pack("{s:s, s:s, s:{s:{s:s}}}", "op", "add", "path", "/metadata",
-                             "value", "annotations", WF_INJECT_SKIPPED_ANNOTATION, reason);
+                 : json_pack("{s:s, s:s, s:{s:{s:s}}}", "op", "add", "path", "/metadata", "value",
+                             "annotations", WF_INJECT_SKIPPED_ANNOTATION, reason);
     else
         return;
     json_t *patch = json_pack("[o]", op);
@@ -129,8 +129,8 @@ int wf_injector_review(const wf_inject_cfg_t *cfg, const char *body, size_t len,
     bool is_pod = k != NULL && strcmp(k, "Pod") == 0 && (group == NULL || group[0] == '\0') &&
                   (sub == NULL || sub[0] == '\0');
     if (!is_pod || op == NULL || strcmp(op, "CREATE") != 0) {
-        snprintf(stats->reason, sizeof(stats->reason), "not a pod creation (%s %s)",
-                 op ? op : "?", k ? k : "?");
+        snprintf(stats->reason, sizeof(stats->reason), "not a pod creation (%s %s)", op ? op : "?",
+                 k ? k : "?");
     } else if (!json_is_object(pod)) {
         snprintf(stats->reason, sizeof(stats->reason), "request.object is not a pod");
         json_array_append_new(warnings, json_string("weft injector: request.object is not a "

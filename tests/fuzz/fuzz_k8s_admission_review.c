@@ -74,8 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             json_t *ops = json_loadb(dec.ptr, dec.len, 0, NULL);
             wf_fuzz_check(json_is_array(ops), "the patch is a JSON array");
-            wf_ynode_t *pod = wf_ynode_from_json(json_object_get(json_object_get(in, "request"),
-                                                                 "object"));
+            wf_ynode_t *pod =
+                wf_ynode_from_json(json_object_get(json_object_get(in, "request"), "object"));
             char err[300];
             wf_fuzz_check(pod != NULL && wf_ynode_patch(&pod, ops, err, sizeof(err)) == 0,
                           "the patch applies to the request's object");

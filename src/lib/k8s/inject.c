@@ -96,10 +96,10 @@ bool wf_k8s_quantity_valid(const char *s)
 
 typedef struct ctx {
     const wf_inject_cfg_t *cfg;
-    const json_t *pod_ann;    /* borrowed, may be NULL */
-    const json_t *ns_ann;     /* borrowed, may be NULL */
+    const json_t *pod_ann; /* borrowed, may be NULL */
+    const json_t *ns_ann;  /* borrowed, may be NULL */
     wf_inject_result_t *res;
-    size_t nbad;              /* invalid annotations so far */
+    size_t nbad; /* invalid annotations so far */
 } ctx_t;
 
 static void addf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -195,8 +195,9 @@ static void check_unknown(ctx_t *c, const json_t *anns, const char *where)
         if (known)
             continue;
         if (strcmp(name, "skip-incoming-ports") == 0 || strcmp(name, "skip-outgoing-ports") == 0)
-            warnf(c, "%s annotation %s is not a proxy setting (did you mean " CFG_PREFIX "%s?); "
-                     "ignored",
+            warnf(c,
+                  "%s annotation %s is not a proxy setting (did you mean " CFG_PREFIX "%s?); "
+                  "ignored",
                   where, k, name[5] == 'i' ? "skip-inbound-ports" : "skip-outbound-ports");
         else
             warnf(c, "%s annotation %s is not a setting weft knows; ignored", where, k);
@@ -228,8 +229,8 @@ static void op_add(json_t *patch, const char *prefix, const char *path, json_t *
 {
     char full[1024];
     snprintf(full, sizeof(full), "%s%s", prefix, path);
-    json_array_append_new(patch, json_pack("{s:s, s:s, s:o}", "op", "add", "path", full, "value",
-                                           value));
+    json_array_append_new(patch,
+                          json_pack("{s:s, s:s, s:o}", "op", "add", "path", full, "value", value));
 }
 
 static void op_remove(json_t *patch, const char *prefix, const char *path)
@@ -304,8 +305,9 @@ static json_t *proxy_container(ctx_t *c, bool ingress, const char *opaque)
     const char *log = ann(c, CFG_PREFIX "proxy-log-level", &from);
     wf_log_level_t lvl;
     if (log != NULL && wf_log_level_parse(wf_str_from(log), &lvl) != 0)
-        badf(c, "%s annotation " CFG_PREFIX "proxy-log-level: \"%.60s\" is not a log level "
-                "list (e.g. warn,linkerd=info)",
+        badf(c,
+             "%s annotation " CFG_PREFIX "proxy-log-level: \"%.60s\" is not a log level "
+             "list (e.g. warn,linkerd=info)",
              from, log);
     json_array_append_new(env, env_val("WEFT_PROXY_LOG", log != NULL ? log : cfg->log_level));
     const char *fmt = ann(c, CFG_PREFIX "proxy-log-format", &from);
@@ -341,31 +343,35 @@ static json_t *proxy_container(ctx_t *c, bool ingress, const char *opaque)
         uint64_t ms;
         if (wf_duration_parse(wf_str_from(v), &ms) != 0 || ms > durations[i].max_ms ||
             (ms == 0 && i > 0))
-            badf(c, "%s annotation %s: \"%.60s\" is not a duration in range (e.g. 30s, 2m)",
-                 from, key, v);
+            badf(c, "%s annotation %s: \"%.60s\" is not a duration in range (e.g. 30s, 2m)", from,
+                 key, v);
         else
             json_array_append_new(env, env_val(durations[i].env, v));
     }
     const char *pol = ann(c, CFG_PREFIX "default-inbound-policy", &from);
     if (pol != NULL) {
-        static const char *const policies[] = {"all-unauthenticated", "all-authenticated",
+        static const char *const policies[] = {"all-unauthenticated",
+                                               "all-authenticated",
                                                "cluster-authenticated",
-                                               "cluster-unauthenticated", "deny", "audit"};
+                                               "cluster-unauthenticated",
+                                               "deny",
+                                               "audit"};
         bool ok = false;
         for (size_t i = 0; i < WF_ARRAY_LEN(policies) && !ok; i++)
             ok = strcmp(pol, policies[i]) == 0;
         if (!ok)
-            badf(c, "%s annotation " CFG_PREFIX "default-inbound-policy: \"%.60s\" is not one "
-                    "of all-unauthenticated, all-authenticated, cluster-authenticated, "
-                    "cluster-unauthenticated, deny, audit",
+            badf(c,
+                 "%s annotation " CFG_PREFIX "default-inbound-policy: \"%.60s\" is not one "
+                 "of all-unauthenticated, all-authenticated, cluster-authenticated, "
+                 "cluster-unauthenticated, deny, audit",
                  from, pol);
         json_array_append_new(env, env_val("WEFT_PROXY_INBOUND_DEFAULT_POLICY", pol));
     }
     const char *alog = ann(c, CFG_PREFIX "access-log", &from);
     if (alog != NULL) {
         if (strcmp(alog, "apache") != 0 && strcmp(alog, "json") != 0)
-            badf(c, "%s annotation " CFG_PREFIX "access-log: \"%.60s\" is not apache or json",
-                 from, alog);
+            badf(c, "%s annotation " CFG_PREFIX "access-log: \"%.60s\" is not apache or json", from,
+                 alog);
         json_array_append_new(env, env_val("WEFT_PROXY_ACCESS_LOG", alog));
     }
     if (ingress)
@@ -377,8 +383,8 @@ static json_t *proxy_container(ctx_t *c, bool ingress, const char *opaque)
              cfg->cp_ns, cfg->trust_domain);
     json_array_append_new(env, env_val("WEFT_PROXY_DESTINATION_SVC_NAME", buf));
     if (cfg->cluster_networks != NULL && cfg->cluster_networks[0] != '\0')
-        json_array_append_new(env, env_val("WEFT_PROXY_DESTINATION_PROFILE_NETWORKS",
-                                           cfg->cluster_networks));
+        json_array_append_new(
+            env, env_val("WEFT_PROXY_DESTINATION_PROFILE_NETWORKS", cfg->cluster_networks));
     json_array_append_new(
         env, env_val("WEFT_PROXY_DESTINATION_CONTEXT",
                      "{\"ns\":\"$(_pod_ns)\",\"nodeName\":\"$(_pod_nodeName)\",\"pod\":\"$(_pod_"
@@ -410,14 +416,14 @@ static json_t *proxy_container(ctx_t *c, bool ingress, const char *opaque)
     else
         snprintf(img, sizeof(img), "%s/proxy:%s", cfg->registry,
                  version != NULL ? version : cfg->version);
-    json_t *ctr = json_pack(
-        "{s:s, s:s, s:s, s:o, s:[{s:s, s:i}, {s:s, s:i}], s:{s:{s:s, s:i}, s:i},"
-        " s:{s:{s:s, s:i}, s:i}}",
-        "name", WF_INJECT_PROXY_NAME, "image", img, "imagePullPolicy", "IfNotPresent", "env", env,
-        "ports", "name", "linkerd-proxy", "containerPort", 4143, "name", "linkerd-admin",
-        "containerPort", 4191, "readinessProbe", "httpGet", "path", "/ready", "port", 4191,
-        "initialDelaySeconds", 2, "livenessProbe", "httpGet", "path", "/live", "port", 4191,
-        "initialDelaySeconds", 10);
+    json_t *ctr =
+        json_pack("{s:s, s:s, s:s, s:o, s:[{s:s, s:i}, {s:s, s:i}], s:{s:{s:s, s:i}, s:i},"
+                  " s:{s:{s:s, s:i}, s:i}}",
+                  "name", WF_INJECT_PROXY_NAME, "image", img, "imagePullPolicy", "IfNotPresent",
+                  "env", env, "ports", "name", "linkerd-proxy", "containerPort", 4143, "name",
+                  "linkerd-admin", "containerPort", 4191, "readinessProbe", "httpGet", "path",
+                  "/ready", "port", 4191, "initialDelaySeconds", 2, "livenessProbe", "httpGet",
+                  "path", "/live", "port", 4191, "initialDelaySeconds", 10);
     json_t *r = resources(c);
     if (json_object_size(r) > 0)
         json_object_set_new(ctr, "resources", r);
@@ -437,8 +443,8 @@ static json_t *proxy_container(ctx_t *c, bool ingress, const char *opaque)
                                       "port", 4191, "periodSeconds", 1, "failureThreshold", 120));
     }
     json_object_set_new(ctr, "volumeMounts",
-                        json_pack("[{s:s, s:s, s:b}]", "name", WF_INJECT_TOKEN_VOLUME,
-                                  "mountPath", "/var/run/secrets/tokens", "readOnly", 1));
+                        json_pack("[{s:s, s:s, s:b}]", "name", WF_INJECT_TOKEN_VOLUME, "mountPath",
+                                  "/var/run/secrets/tokens", "readOnly", 1));
     return ctr;
 }
 
@@ -451,9 +457,9 @@ static json_t *init_container(ctx_t *c)
     const char *skip_out = check_ports(c, CFG_PREFIX "skip-outbound-ports", cfg->skip_outbound);
     snprintf(inbound, sizeof(inbound), "4190,4191%s%s", skip_in && *skip_in ? "," : "",
              skip_in ? skip_in : "");
-    json_t *args = json_pack("[s,s, s,s, s,s, s,s]", "--incoming-proxy-port", "4143",
-                             "--outgoing-proxy-port", "4140", "--proxy-uid", "2102",
-                             "--inbound-ports-to-ignore", inbound);
+    json_t *args =
+        json_pack("[s,s, s,s, s,s, s,s]", "--incoming-proxy-port", "4143", "--outgoing-proxy-port",
+                  "4140", "--proxy-uid", "2102", "--inbound-ports-to-ignore", inbound);
     if (skip_out != NULL && *skip_out != '\0') {
         json_array_append_new(args, json_string("--outbound-ports-to-ignore"));
         json_array_append_new(args, json_string(skip_out));
@@ -476,10 +482,10 @@ static json_t *init_container(ctx_t *c)
     return json_pack("{s:s, s:s, s:s, s:o, s:{s:b, s:{s:[s,s]}, s:b, s:b, s:b, s:i},"
                      " s:s}",
                      "name", WF_INJECT_INIT_NAME, "image", img, "imagePullPolicy", "IfNotPresent",
-                     "args", args, "securityContext", "allowPrivilegeEscalation", 0,
-                     "capabilities", "add", "NET_ADMIN", "NET_RAW", "privileged", 0,
-                     "readOnlyRootFilesystem", 1, "runAsNonRoot", 0, "runAsUser", 0,
-                     "terminationMessagePolicy", "FallbackToLogsOnError");
+                     "args", args, "securityContext", "allowPrivilegeEscalation", 0, "capabilities",
+                     "add", "NET_ADMIN", "NET_RAW", "privileged", 0, "readOnlyRootFilesystem", 1,
+                     "runAsNonRoot", 0, "runAsUser", 0, "terminationMessagePolicy",
+                     "FallbackToLogsOnError");
 }
 
 static bool has_container(const json_t *spec, const char *list, const char *a, const char *b)
@@ -504,8 +510,8 @@ static int begin(const json_t *pod, wf_inject_result_t *res)
         wf_inject_result_free(res);
         return WF_ENOMEM;
     }
-    if (!json_is_object(pod) || !json_is_array(json_object_get(json_object_get(pod, "spec"),
-                                                               "containers"))) {
+    if (!json_is_object(pod) ||
+        !json_is_array(json_object_get(json_object_get(pod, "spec"), "containers"))) {
         wf_inject_result_free(res);
         return WF_EINVAL;
     }
@@ -547,9 +553,9 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
     const json_t *nv = json_object_get(c.ns_ann, A_INJECT);
     const char *pval = json_string_value(pv), *nval = json_string_value(nv);
     bool ingress = false;
-    bool pod_bad = pv != NULL && (pval == NULL || (strcmp(pval, "enabled") != 0 &&
-                                                   strcmp(pval, "ingress") != 0 &&
-                                                   strcmp(pval, "disabled") != 0));
+    bool pod_bad = pv != NULL &&
+                   (pval == NULL || (strcmp(pval, "enabled") != 0 && strcmp(pval, "ingress") != 0 &&
+                                     strcmp(pval, "disabled") != 0));
     res->requested = pod_bad; /* a misspelt request is still a request */
     if (pod_bad)
         return skip(res, WF_INJECT_INVALID,
@@ -563,9 +569,9 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
     } else if (cfg->force) {
         ingress = false;
     } else if (nv != NULL) {
-        res->requested = nval == NULL || (strcmp(nval, "enabled") != 0 &&
-                                          strcmp(nval, "ingress") != 0 &&
-                                          strcmp(nval, "disabled") != 0);
+        res->requested =
+            nval == NULL || (strcmp(nval, "enabled") != 0 && strcmp(nval, "ingress") != 0 &&
+                             strcmp(nval, "disabled") != 0);
         if (res->requested)
             return skip(res, WF_INJECT_INVALID,
                         "namespace annotation " A_INJECT ": \"%.60s\" is not enabled, ingress or "
@@ -605,19 +611,18 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
         const char *parent, *field;
         json_type type;
     } shapes[] = {
-        {NULL, "metadata", JSON_OBJECT},
-        {"metadata", "annotations", JSON_OBJECT},
-        {"metadata", "labels", JSON_OBJECT},
-        {"spec", "initContainers", JSON_ARRAY},
+        {NULL, "metadata", JSON_OBJECT},     {"metadata", "annotations", JSON_OBJECT},
+        {"metadata", "labels", JSON_OBJECT}, {"spec", "initContainers", JSON_ARRAY},
         {"spec", "volumes", JSON_ARRAY},
     };
     for (size_t i = 0; i < WF_ARRAY_LEN(shapes); i++) {
-        const json_t *parent = shapes[i].parent == NULL ? pod : json_object_get(pod, shapes[i].parent);
+        const json_t *parent =
+            shapes[i].parent == NULL ? pod : json_object_get(pod, shapes[i].parent);
         const json_t *v = json_object_get(parent, shapes[i].field);
         if (v != NULL && !json_is_null(v) && json_typeof(v) != shapes[i].type)
-            return skip(res, WF_INJECT_INVALID, "%s%s%s is not a %s", shapes[i].parent ? shapes[i].parent : "",
-                        shapes[i].parent ? "." : "", shapes[i].field,
-                        shapes[i].type == JSON_OBJECT ? "map" : "list");
+            return skip(res, WF_INJECT_INVALID, "%s%s%s is not a %s",
+                        shapes[i].parent ? shapes[i].parent : "", shapes[i].parent ? "." : "",
+                        shapes[i].field, shapes[i].type == JSON_OBJECT ? "map" : "list");
     }
 
     /* 3. Settings, each checked. */
@@ -643,15 +648,15 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
     json_t *p = res->patch;
     const char *vfrom;
     const char *pver = ann(&c, CFG_PREFIX "proxy-version", &vfrom);
-    json_t *anns = json_pack("{s:s, s:s}", "linkerd.io/proxy-version",
-                             pver != NULL ? pver : cfg->version, "linkerd.io/identity-mode",
-                             "default");
+    json_t *anns =
+        json_pack("{s:s, s:s}", "linkerd.io/proxy-version", pver != NULL ? pver : cfg->version,
+                  "linkerd.io/identity-mode", "default");
     json_t *labels = json_pack("{s:s}", "linkerd.io/control-plane-ns", cfg->cp_ns);
     if (ns != NULL && ns[0] != '\0') /* unknown for a manifest without a namespace */
         json_object_set_new(labels, "linkerd.io/workload-ns", json_string(ns));
     if (!json_is_object(md)) {
-        op_add(p, prefix, "/metadata", json_pack("{s:o, s:o}", "annotations", anns, "labels",
-                                                 labels));
+        op_add(p, prefix, "/metadata",
+               json_pack("{s:o, s:o}", "annotations", anns, "labels", labels));
     } else {
         const char *k;
         json_t *v;
@@ -703,10 +708,10 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
         }
         op_add(p, prefix, "/spec/containers/-", proxy);
     }
-    json_t *vol = json_pack("{s:s, s:{s:[{s:{s:s, s:i, s:s}}]}}", "name", WF_INJECT_TOKEN_VOLUME,
-                            "projected", "sources", "serviceAccountToken", "audience",
-                            "identity.l5d.io", "expirationSeconds", 86400, "path",
-                            "linkerd-identity-token");
+    json_t *vol =
+        json_pack("{s:s, s:{s:[{s:{s:s, s:i, s:s}}]}}", "name", WF_INJECT_TOKEN_VOLUME, "projected",
+                  "sources", "serviceAccountToken", "audience", "identity.l5d.io",
+                  "expirationSeconds", 86400, "path", "linkerd-identity-token");
     if (json_is_array(json_object_get(spec, "volumes")))
         op_add(p, prefix, "/spec/volumes/-", vol);
     else

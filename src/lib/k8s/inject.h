@@ -44,7 +44,7 @@
 #define WF_INJECT_DEFAULT_LOG "warn,linkerd=info"
 #define WF_INJECT_DEFAULT_OPAQUE_PORTS "25,587,3306,4444,5432,6379,9300,11211"
 #define WF_INJECT_DEFAULT_SKIP_PORTS "4567,4568"
-#define WF_INJECT_DEFAULT_CLUSTER_NETWORKS                                                       \
+#define WF_INJECT_DEFAULT_CLUSTER_NETWORKS                                                         \
     "10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8"
 #define WF_INJECT_TRUST_ROOTS_CM "linkerd-identity-trust-roots"
 /* Set by the webhook on a pod that asked for the proxy and did not get it. */
@@ -52,22 +52,22 @@
 
 /* Install-wide settings (the values `weft install` renders; each borrowed). */
 typedef struct wf_inject_cfg {
-    const char *cp_ns;            /* control plane namespace ("linkerd") */
-    const char *trust_domain;     /* "cluster.local" */
-    const char *registry;         /* image registry */
-    const char *version;          /* image tag and linkerd.io/proxy-version */
-    const char *log_level;        /* WEFT_PROXY_LOG default */
-    const char *opaque_ports;     /* default opaque ports */
-    const char *skip_inbound;     /* default skipped inbound ports ("" none) */
-    const char *skip_outbound;    /* default skipped outbound ports */
-    const char *cluster_networks; /* informational: profile networks */
+    const char *cp_ns;             /* control plane namespace ("linkerd") */
+    const char *trust_domain;      /* "cluster.local" */
+    const char *registry;          /* image registry */
+    const char *version;           /* image tag and linkerd.io/proxy-version */
+    const char *log_level;         /* WEFT_PROXY_LOG default */
+    const char *opaque_ports;      /* default opaque ports */
+    const char *skip_inbound;      /* default skipped inbound ports ("" none) */
+    const char *skip_outbound;     /* default skipped outbound ports */
+    const char *cluster_networks;  /* informational: profile networks */
     const char *trust_anchors_pem; /* inlined when set; else a ConfigMap reference */
     const char *cpu_request, *cpu_limit, *memory_request, *memory_limit; /* NULL: none */
-    bool cni;                     /* CNI mode: no init container */
-    bool native_sidecar;          /* the proxy as a restartable init container (Kubernetes
-                                   * 1.29+): it starts, and is ready, before the app */
-    bool force;                   /* CLI: inject unless the pod says disabled */
-    bool ingress;                 /* CLI --ingress: ingress mode unless disabled */
+    bool cni;            /* CNI mode: no init container */
+    bool native_sidecar; /* the proxy as a restartable init container (Kubernetes
+                          * 1.29+): it starts, and is ready, before the app */
+    bool force;          /* CLI: inject unless the pod says disabled */
+    bool ingress;        /* CLI --ingress: ingress mode unless disabled */
 } wf_inject_cfg_t;
 
 void wf_inject_cfg_defaults(wf_inject_cfg_t *cfg);

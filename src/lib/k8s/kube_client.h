@@ -14,14 +14,14 @@
 #include "core/common.h"
 
 typedef struct wf_k8s_cfg {
-    char *server;           /* owned: "https://host:port", no trailing slash */
-    char *ca_file;          /* owned or NULL */
-    wf_sbuf_t ca_pem;       /* owned: decoded certificate-authority-data */
+    char *server;     /* owned: "https://host:port", no trailing slash */
+    char *ca_file;    /* owned or NULL */
+    wf_sbuf_t ca_pem; /* owned: decoded certificate-authority-data */
     char *cert_file, *key_file;
     wf_sbuf_t cert_pem, key_pem;
-    char *token;            /* owned or NULL */
-    char *token_file;       /* owned or NULL: read for every request */
-    bool insecure;          /* insecure-skip-tls-verify */
+    char *token;      /* owned or NULL */
+    char *token_file; /* owned or NULL: read for every request */
+    bool insecure;    /* insecure-skip-tls-verify */
 } wf_k8s_cfg_t;
 
 /* Loads kubeconfig's current context (kubeconfig non-NULL) or in-cluster

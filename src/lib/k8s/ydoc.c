@@ -251,12 +251,13 @@ static bool emit_node(yaml_emitter_t *e, const wf_ynode_t *n, bool in_flow, bool
     const unsigned char *anchor = (const unsigned char *)n->anchor;
     switch (n->type) {
     case WF_YNODE_SCALAR: {
-        bool empty_null = in_flow && !is_key && n->len == 0 && n->tag == NULL &&
-                          (n->style == YAML_PLAIN_SCALAR_STYLE || n->style == YAML_ANY_SCALAR_STYLE);
-        if (!yaml_scalar_event_initialize(&ev, (yaml_char_t *)anchor, (yaml_char_t *)tag,
-                                          (yaml_char_t *)(empty_null ? "~" : n->str),
-                                          empty_null ? 1 : (int)n->len, n->plain_implicit || empty_null,
-                                          n->quoted_implicit, (yaml_scalar_style_t)n->style))
+        bool empty_null =
+            in_flow && !is_key && n->len == 0 && n->tag == NULL &&
+            (n->style == YAML_PLAIN_SCALAR_STYLE || n->style == YAML_ANY_SCALAR_STYLE);
+        if (!yaml_scalar_event_initialize(
+                &ev, (yaml_char_t *)anchor, (yaml_char_t *)tag,
+                (yaml_char_t *)(empty_null ? "~" : n->str), empty_null ? 1 : (int)n->len,
+                n->plain_implicit || empty_null, n->quoted_implicit, (yaml_scalar_style_t)n->style))
             return false;
         return yaml_emitter_emit(e, &ev) != 0;
     }
@@ -296,8 +297,8 @@ int wf_ydoc_emit(const wf_ydocs_t *d, wf_sbuf_t *out, char *err, size_t errlen)
     yaml_emitter_set_output(&e, write_cb, out);
     yaml_emitter_set_unicode(&e, 1);
     yaml_emitter_set_width(&e, -1); /* never fold long values (PEM, JSON in env) */
-    bool ok = yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) &&
-              yaml_emitter_emit(&e, &ev);
+    bool ok =
+        yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) && yaml_emitter_emit(&e, &ev);
     for (size_t i = 0; ok && i < d->n; i++) {
         int implicit = i == 0 && !d->explicit_start;
         ok = yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, implicit) &&

@@ -38,15 +38,15 @@ typedef enum wf_ynode_type {
 typedef struct wf_ynode wf_ynode_t;
 struct wf_ynode {
     wf_ynode_type_t type;
-    int style;          /* libyaml's scalar / sequence / mapping style */
-    char *tag;          /* owned; NULL for the non-specific tag */
-    char *anchor;       /* owned; NULL when none */
-    bool plain_implicit; /* scalar: the tag may be omitted when plain */
+    int style;            /* libyaml's scalar / sequence / mapping style */
+    char *tag;            /* owned; NULL for the non-specific tag */
+    char *anchor;         /* owned; NULL when none */
+    bool plain_implicit;  /* scalar: the tag may be omitted when plain */
     bool quoted_implicit; /* scalar: ... when quoted */
-    char *str;          /* owned, NUL-terminated: a scalar's value */
-    size_t len;         /* its length (it may hold NULs) */
-    wf_ynode_t **items; /* owned: SEQ items; MAP keys and values alternating */
-    size_t n, cap;      /* items used / allocated (a MAP has n/2 pairs) */
+    char *str;            /* owned, NUL-terminated: a scalar's value */
+    size_t len;           /* its length (it may hold NULs) */
+    wf_ynode_t **items;   /* owned: SEQ items; MAP keys and values alternating */
+    size_t n, cap;        /* items used / allocated (a MAP has n/2 pairs) */
 };
 
 typedef struct wf_ydocs {

@@ -59,16 +59,16 @@ static void test_decisions(void)
     CHECK_EQ_INT(decide(&cfg, "{}", "", "app", NULL, why, sizeof(why)), WF_INJECT_SKIPPED);
     /* Namespace-level injection; the pod's disabled wins. */
     CHECK_EQ_INT(decide(&cfg, "{}", "", "app", en, NULL, 0), WF_INJECT_INJECTED);
-    CHECK_EQ_INT(decide(&cfg, "{\"linkerd.io/inject\":\"disabled\"}", "", "app", en, why,
-                        sizeof(why)),
-                 WF_INJECT_SKIPPED);
+    CHECK_EQ_INT(
+        decide(&cfg, "{\"linkerd.io/inject\":\"disabled\"}", "", "app", en, why, sizeof(why)),
+        WF_INJECT_SKIPPED);
     CHECK(strstr(why, "disabled") != NULL);
     CHECK_EQ_INT(decide(&cfg, "{}", "", "app", "{\"linkerd.io/inject\":\"disabled\"}", NULL, 0),
                  WF_INJECT_SKIPPED);
     /* Bad values are named. */
-    CHECK_EQ_INT(decide(&cfg, "{\"linkerd.io/inject\":\"enable\"}", "", "app", NULL, why,
-                        sizeof(why)),
-                 WF_INJECT_INVALID);
+    CHECK_EQ_INT(
+        decide(&cfg, "{\"linkerd.io/inject\":\"enable\"}", "", "app", NULL, why, sizeof(why)),
+        WF_INJECT_INVALID);
     CHECK(strstr(why, "linkerd.io/inject") != NULL && strstr(why, "did you mean enabled") != NULL);
     CHECK_EQ_INT(decide(&cfg, "{}", "", "app", "{\"linkerd.io/inject\":\"yes\"}", why, sizeof(why)),
                  WF_INJECT_INVALID);
@@ -82,13 +82,12 @@ static void test_decisions(void)
     CHECK(strstr(why, "hostNetwork") != NULL);
     CHECK_EQ_INT(decide(&cfg, en, "\"hostNetwork\":false,", "app", NULL, NULL, 0),
                  WF_INJECT_INJECTED);
-    CHECK_EQ_INT(decide(&cfg, en,
-                        "\"initContainers\":[],\"volumes\":[],\"x\":{\"containers\":[]},", "app",
-                        NULL, NULL, 0),
+    CHECK_EQ_INT(decide(&cfg, en, "\"initContainers\":[],\"volumes\":[],\"x\":{\"containers\":[]},",
+                        "app", NULL, NULL, 0),
                  WF_INJECT_INJECTED);
     /* What the patch would overwrite must have the API's shape. */
-    json_t *odd = json_loads("{\"metadata\":{\"annotations\":\"x\"},\"spec\":{\"containers\":[]}}",
-                             0, NULL);
+    json_t *odd =
+        json_loads("{\"metadata\":{\"annotations\":\"x\"},\"spec\":{\"containers\":[]}}", 0, NULL);
     wf_inject_result_t r;
     cfg.force = true;
     CHECK_EQ_INT(wf_inject_pod(&cfg, odd, "app", NULL, "", &r), 0);
@@ -252,7 +251,8 @@ static void test_proxy_accepts_env(void)
     CHECK_EQ_INT(rc, 0);
     if (rc == 0) {
         CHECK_EQ_INT(pc.shutdown_grace_ms, 30000);
-        CHECK(wf_portset_has(&pc.inbound_opaque, 4050) && wf_portset_has(&pc.outbound_opaque, 6379));
+        CHECK(wf_portset_has(&pc.inbound_opaque, 4050) &&
+              wf_portset_has(&pc.outbound_opaque, 6379));
         CHECK(!wf_portset_has(&pc.inbound_opaque, 3306));
         CHECK_EQ_STR(pc.identity_local_name,
                      "web.emojivoto.serviceaccount.identity.linkerd.cluster.local");
@@ -288,8 +288,8 @@ static void test_proxy_accepts_env(void)
     wf_inject_cfg_t ncfg;
     wf_inject_cfg_defaults(&ncfg);
     ncfg.native_sidecar = true;
-    json_t *np = pod("{\"linkerd.io/inject\":\"enabled\"}",
-                     "\"initContainers\":[{\"name\":\"setup\"}],");
+    json_t *np =
+        pod("{\"linkerd.io/inject\":\"enabled\"}", "\"initContainers\":[{\"name\":\"setup\"}],");
     CHECK_EQ_INT(wf_inject_pod(&ncfg, np, "app", NULL, "", &r), 0);
     json_t *ninj = apply(np, r.patch);
     wf_inject_result_free(&r);
@@ -385,7 +385,8 @@ static void test_ydoc(void)
     }
     json_t *j = wf_ynode_to_json(d.docs[0]);
     char *s = json_dumps(j, JSON_COMPACT);
-    CHECK_EQ_STR(s, "{\"a\":1,\"b\":\"1\",\"c\":true,\"d\":null,\"e\":1.5,\"f\":\"1e3\",\"g\":\"7\"}");
+    CHECK_EQ_STR(s,
+                 "{\"a\":1,\"b\":\"1\",\"c\":true,\"d\":null,\"e\":1.5,\"f\":\"1e3\",\"g\":\"7\"}");
     free(s);
     /* JSON strings that would read back as something else are quoted. */
     wf_ynode_t *n = wf_ynode_from_json(j);

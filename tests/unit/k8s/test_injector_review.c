@@ -22,16 +22,16 @@ static json_t *answer(const char *body, int *status)
 }
 
 #define REVIEW(ns, op, kind, anns)                                                                 \
-    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"          \
-    "\"uid\":\"abc-123\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"" kind "\"},"    \
-    "\"namespace\":\"" ns "\",\"operation\":\"" op "\",\"object\":{\"metadata\":{"                \
+    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"           \
+    "\"uid\":\"abc-123\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"" kind "\"},"      \
+    "\"namespace\":\"" ns "\",\"operation\":\"" op "\",\"object\":{\"metadata\":{"                 \
     "\"annotations\":" anns "},\"spec\":{\"containers\":[{\"name\":\"a\"}]}}}}"
 
 static void test_review(void)
 {
     int status;
-    json_t *j = answer(REVIEW("app", "CREATE", "Pod", "{\"linkerd.io/inject\":\"enabled\"}"),
-                       &status);
+    json_t *j =
+        answer(REVIEW("app", "CREATE", "Pod", "{\"linkerd.io/inject\":\"enabled\"}"), &status);
     CHECK_EQ_INT(status, 200);
     json_t *r = json_object_get(j, "response");
     CHECK_EQ_STR(json_string_value(json_object_get(j, "apiVersion")), "admission.k8s.io/v1");
@@ -43,8 +43,9 @@ static void test_review(void)
     CHECK(json_object_get(r, "warnings") == NULL);
     json_decref(j);
 
-    j = answer(REVIEW("app", "CREATE", "Pod", "{\"linkerd.io/inject\":\"enabled\","
-                                               "\"config.linkerd.io/opaque-ports\":\"0\"}"),
+    j = answer(REVIEW("app", "CREATE", "Pod",
+                      "{\"linkerd.io/inject\":\"enabled\","
+                      "\"config.linkerd.io/opaque-ports\":\"0\"}"),
                &status);
     r = json_object_get(j, "response");
     CHECK_EQ_INT(status, 200);
