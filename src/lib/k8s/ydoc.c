@@ -4,6 +4,8 @@
  */
 #include "k8s/ydoc.h"
 
+#include "core/hmap.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -79,6 +81,25 @@ static wf_ynode_t *scalar_new(const char *s, size_t len)
     n->len = len;
     n->plain_implicit = n->quoted_implicit = true;
     return n;
+}
+
+/* A mapping's scalar keys must be unique. Returns the duplicate or NULL. */
+static const wf_ynode_t *duplicate_key(const wf_ynode_t *map, bool *oom)
+{
+    wf_hmap_t seen = WF_HMAP_INIT;
+    const wf_ynode_t *dup = NULL;
+    for (size_t i = 0; i + 1 < map->n && dup == NULL; i += 2) {
+        const wf_ynode_t *k = map->items[i];
+        if (k->type != WF_YNODE_SCALAR)
+            continue;
+        wf_str_t key = {k->str, k->len};
+        if (wf_hmap_get(&seen, key) != NULL)
+            dup = k;
+        else if (wf_hmap_put(&seen, key, (void *)k, NULL) != 0)
+            *oom = true;
+    }
+    wf_hmap_clear(&seen);
+    return dup;
 }
 
 void wf_ydocs_free(wf_ydocs_t *d)
@@ -160,6 +181,19 @@ int wf_ydoc_parse(const char *data, size_t len, wf_ydocs_t *out, char *err, size
             break;
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT:
+            if (ev.type == YAML_MAPPING_END_EVENT) {
+                bool oom = false;
+                const wf_ynode_t *dup = duplicate_key(st[depth - 1], &oom);
+                if (dup != NULL || oom) {
+                    if (oom)
+                        snprintf(err, errlen, "out of memory");
+                    else
+                        snprintf(err, errlen, "YAML line %zu: duplicate key \"%.100s\"",
+                                 dup->line, dup->str);
+                    rc = oom ? WF_ENOMEM : WF_EINVAL;
+                    break;
+                }
+            }
             depth--;
             if (depth == 0) {
                 if (out->n == YDOC_MAX_DOCS) {
@@ -193,6 +227,8 @@ int wf_ydoc_parse(const char *data, size_t len, wf_ydocs_t *out, char *err, size
         default:
             break;
         }
+        if (node != NULL)
+            node->line = line;
         bool is_start = ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT;
         if (rc == 0 && (ev.type == YAML_SCALAR_EVENT || is_start)) {
             if (node == NULL) {

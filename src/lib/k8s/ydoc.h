@@ -8,7 +8,8 @@
  *
  * Aliases are refused (an alias would be a shared node, and patching one
  * place would silently patch the others; they are also YAML's
- * amplification attack). Limits: 4 MiB of input, 64 levels of nesting,
+ * amplification attack), and so are duplicate keys in a mapping (YAML
+ * forbids them, kubectl refuses them, and a patch would touch only one). Limits: 4 MiB of input, 64 levels of nesting,
  * 1,000 documents.
  *
  * The JSON view (wf_ynode_to_json) types scalars as Kubernetes' YAML
@@ -47,6 +48,7 @@ struct wf_ynode {
     size_t len;           /* its length (it may hold NULs) */
     wf_ynode_t **items;   /* owned: SEQ items; MAP keys and values alternating */
     size_t n, cap;        /* items used / allocated (a MAP has n/2 pairs) */
+    size_t line;        /* 1-based line where it starts in the input (0: made here) */
 };
 
 typedef struct wf_ydocs {

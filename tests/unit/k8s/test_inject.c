@@ -362,6 +362,9 @@ static void test_ydoc(void)
     CHECK_EQ_INT(wf_ydoc_parse("a: &x 1\nb: *x\n", 14, &d, err, sizeof(err)), WF_EINVAL);
     CHECK(strstr(err, "alias") != NULL && strstr(err, "line 2") != NULL);
     CHECK_EQ_INT(wf_ydoc_parse("just text\n", 10, &d, err, sizeof(err)), WF_EINVAL);
+    CHECK_EQ_INT(wf_ydoc_parse("a: 1\nb: {c: 1}\na: 2\n", 20, &d, err, sizeof(err)), WF_EINVAL);
+    CHECK(strstr(err, "line 3: duplicate key \"a\"") != NULL);
+    CHECK_EQ_INT(wf_ydoc_parse("a: {b: 1, b: 2}\n", 16, &d, err, sizeof(err)), WF_EINVAL);
     CHECK_EQ_INT(wf_ydoc_parse("a: [\n", 5, &d, err, sizeof(err)), WF_EINVAL);
     /* Deep nesting is refused, not recursed into. */
     char deep[400];
