@@ -26,6 +26,7 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <yaml.h>
 
 #define INPUT_MAX (4u * 1024 * 1024)
 
@@ -393,6 +394,11 @@ static int run_main(int argc, char **argv, bool uninject)
         process_path(&r, "-");
     for (size_t i = 0; i < npos; i++)
         process_path(&r, pos[i]);
+    /* kubectl reads a stream that starts with '{' as JSON, and then cannot
+     * read a second document: with several, a JSON first document is
+     * written as a block mapping (its values stay JSON-style flow). */
+    if (r.out.n > 1 && r.out.docs[0]->style == YAML_FLOW_MAPPING_STYLE)
+        r.out.docs[0]->style = YAML_BLOCK_MAPPING_STYLE;
     wf_sbuf_t out = {0};
     if (r.out.n > 0 && wf_ydoc_emit(&r.out, &out, err, sizeof(err)) != 0) {
         wf_cli_errorf("%s", err);

@@ -9,6 +9,8 @@
 #     byte against the plain re-emit of x (nothing but the proxy changed);
 #   - inject is idempotent (inject(inject(x)) == inject(x));
 #   - weft-init accepts the init container's args (--dry-run);
+#   - kubectl reads the injected manifests (apply --dry-run=client against
+#     helpers/fake_kube_cluster.py's discovery); JSON stays JSON;
 #   - the report on stderr names each resource; skips (kube-system,
 #     hostNetwork, disabled) and bad annotations (named, exit 1) leave the
 #     resource untouched; aliases are refused; stdin and directories work;
@@ -28,8 +30,10 @@ SKIP="$WEFT_SRC/tests/data/inject-skip"
 "$PY" -c 'import yaml' 2>/dev/null || { echo "FAILED: python3-yaml missing (scripts/deps)"; exit 1; }
 
 T=$(mktemp -d "/tmp/weft-$NAME.XXXXXX")
+API_PID=""
 cleanup() {
   local rc=$?
+  [[ -n $API_PID ]] && { kill "$API_PID" 2>/dev/null || true; wait "$API_PID" 2>/dev/null || true; }
   [[ $rc -ne 0 ]] && echo "FAILED $NAME"
   [[ -n ${KEEP_TMP:-} ]] || rm -rf "$T"
 }
@@ -108,6 +112,11 @@ for c in d["spec"]["template"]["spec"]["initContainers"]:
   ok "weft-init --dry-run accepts the injected args (${#args[@]} words)"
 fi
 
+# A JSON manifest stays JSON (kubectl and jq read it as such).
+"$W" inject "$DATA/app.json" 2>/dev/null | "$PY" -c 'import json,sys; d=json.load(sys.stdin); assert any(c["name"] == "weft-proxy" for c in d["spec"]["template"]["spec"]["containers"])' ||
+  fail "app.json injected is not JSON"
+ok "a JSON manifest comes out as JSON"
+
 # ---- stdin, directories, flags -----------------------------------------------------------------
 "$W" inject - <"$DATA/pod.yaml" >"$T/stdin.yaml" 2>"$T/stdin.err"
 cmp -s "$T/stdin.yaml" "$T/i.pod.yaml" || fail "stdin inject differs from file inject"
@@ -136,6 +145,33 @@ ok "--native-sidecar: weft-init, then the proxy (restartPolicy Always, startupPr
 ok "--cluster-networks → WEFT_PROXY_DESTINATION_PROFILE_NETWORKS"
 "$W" inject --manual "$DATA/pod.yaml" >/dev/null 2>&1 || fail "--manual is accepted"
 ok "--manual accepted"
+
+# ---- kubectl reads the injected manifests (client-side, against a fake API's discovery) ---------
+if command -v kubectl >/dev/null && command -v openssl >/dev/null; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/api.key" -out "$T/api.crt" \
+    -days 2 -subj /CN=fake-kube -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+  echo '{"objects": []}' >"$T/empty.json"
+  "$PY" "$WEFT_SRC/tests/integration/helpers/fake_kube_cluster.py" "$T/api.crt" "$T/api.key" tok \
+    "$T/empty.json" "$T/api.ready" >"$T/api.log" 2>&1 &
+  API_PID=$!
+  for _ in $(seq 100); do [[ -e $T/api.ready ]] && break; sleep 0.1; done
+  [[ -e $T/api.ready ]] || fail "fake API server did not start"
+  port=$(awk '/^API/{print $2}' "$T/api.ready")
+  printf 'apiVersion: v1\nkind: Config\nclusters: [{name: f, cluster: {server: "https://127.0.0.1:%s", certificate-authority: %s}}]\nusers: [{name: u, user: {token: tok}}]\ncontexts: [{name: f, context: {cluster: f, user: u}}]\ncurrent-context: f\n' \
+    "$port" "$T/api.crt" >"$T/kubeconfig"
+  set +e
+  HOME=$T KUBECONFIG=$T/kubeconfig timeout 120 kubectl apply --dry-run=client --validate=false -f "$T/dir.yaml" >"$T/kubectl.out" 2>&1
+  krc=$?
+  set -e
+  kill "$API_PID"; wait "$API_PID" 2>/dev/null || true
+  API_PID=""
+  [[ $krc -eq 0 ]] || fail "kubectl refuses the injected manifests: $(tail -5 "$T/kubectl.out")"
+  n=$(grep -c 'created (dry run)' "$T/kubectl.out")
+  [[ $n -eq 12 ]] || fail "kubectl: $n resources accepted, want 12: $(cat "$T/kubectl.out")"
+  ok "kubectl apply --dry-run=client reads all 12 injected resources (the List counts its 2 items)"
+else
+  echo "[$NAME] kubectl not installed: PyYAML checks only"
+fi
 
 # ---- what is not injected, and why -------------------------------------------------------------
 for f in kube-system hostnetwork disabled; do

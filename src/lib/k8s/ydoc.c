@@ -479,14 +479,18 @@ json_t *wf_ynode_to_json(const wf_ynode_t *n)
     return NULL;
 }
 
-static wf_ynode_t *scalar_styled(const char *s, size_t len)
+/* A scalar for a JSON string: quoted when it would read back as something
+ * else ("8080", "true"), literal when multi-line; always double-quoted in
+ * JSON style (json: the node goes into a flow collection, which may be a
+ * JSON document that must stay JSON). */
+static wf_ynode_t *scalar_styled(const char *s, size_t len, bool json)
 {
     wf_ynode_t *n = scalar_new(s, len);
     if (n == NULL)
         return NULL;
     n->style = YAML_ANY_SCALAR_STYLE;
     json_t *r = resolve_plain(n->str, len);
-    if (r != NULL) {
+    if (r != NULL || json) {
         json_decref(r);
         n->style = YAML_DOUBLE_QUOTED_SCALAR_STYLE; /* "8080", "true" stay strings */
     } else if (memchr(s, '\n', len) != NULL) {
@@ -495,12 +499,12 @@ static wf_ynode_t *scalar_styled(const char *s, size_t len)
     return n;
 }
 
-wf_ynode_t *wf_ynode_from_json(const json_t *j)
+static wf_ynode_t *from_json(const json_t *j, bool json)
 {
     char num[64];
     switch (json_typeof(j)) {
     case JSON_STRING:
-        return scalar_styled(json_string_value(j), json_string_length(j));
+        return scalar_styled(json_string_value(j), json_string_length(j), json);
     case JSON_INTEGER:
         snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
         return scalar_new(num, strlen(num));
@@ -515,11 +519,13 @@ wf_ynode_t *wf_ynode_from_json(const json_t *j)
         return scalar_new("null", 4);
     case JSON_ARRAY: {
         wf_ynode_t *n = node_new(WF_YNODE_SEQ);
+        if (n != NULL && json)
+            n->style = YAML_FLOW_SEQUENCE_STYLE;
         size_t i;
         json_t *v;
         json_array_foreach(j, i, v)
         {
-            wf_ynode_t *c = n != NULL ? wf_ynode_from_json(v) : NULL;
+            wf_ynode_t *c = n != NULL ? from_json(v, json) : NULL;
             if (c == NULL || !push(n, c)) {
                 wf_ynode_free(c);
                 wf_ynode_free(n);
@@ -530,13 +536,15 @@ wf_ynode_t *wf_ynode_from_json(const json_t *j)
     }
     case JSON_OBJECT: {
         wf_ynode_t *n = node_new(WF_YNODE_MAP);
+        if (n != NULL && json)
+            n->style = YAML_FLOW_MAPPING_STYLE;
         const char *k;
         json_t *v;
         /* jansson keeps insertion order: the order the injector built. */
         json_object_foreach((json_t *)j, k, v)
         {
-            wf_ynode_t *kn = n != NULL ? scalar_styled(k, strlen(k)) : NULL;
-            wf_ynode_t *vn = kn != NULL ? wf_ynode_from_json(v) : NULL;
+            wf_ynode_t *kn = n != NULL ? scalar_styled(k, strlen(k), json) : NULL;
+            wf_ynode_t *vn = kn != NULL ? from_json(v, json) : NULL;
             if (vn == NULL || !push(n, kn) || !push(n, vn)) {
                 if (n != NULL && n->n > 0 && n->items[n->n - 1] == kn)
                     n->n--;
@@ -550,6 +558,17 @@ wf_ynode_t *wf_ynode_from_json(const json_t *j)
     }
     }
     return NULL;
+}
+
+wf_ynode_t *wf_ynode_from_json(const json_t *j)
+{
+    return from_json(j, false);
+}
+
+/* Is this collection written in flow style ({...} / [...])? */
+static bool is_flow(const wf_ynode_t *n)
+{
+    return n->style == YAML_FLOW_MAPPING_STYLE || n->style == YAML_FLOW_SEQUENCE_STYLE;
 }
 
 /* --- JSON Patch ------------------------------------------------------------------------ */
@@ -650,7 +669,7 @@ static int patch_one(wf_ynode_t **root, const char *op, const char *path, const 
             } else {
                 if (rep && at == cur->n)
                     goto missing;
-                wf_ynode_t *v = wf_ynode_from_json(value);
+                wf_ynode_t *v = from_json(value, is_flow(cur));
                 if (v == NULL)
                     return WF_ENOMEM;
                 if (at < cur->n) {
@@ -658,7 +677,7 @@ static int patch_one(wf_ynode_t **root, const char *op, const char *path, const 
                     cur->items[at + 1] = v;
                     return 0;
                 }
-                wf_ynode_t *k = scalar_styled(tok, strlen(tok));
+                wf_ynode_t *k = scalar_styled(tok, strlen(tok), is_flow(cur));
                 if (k == NULL || !push(cur, k) || !push(cur, v)) {
                     if (cur->n > 0 && cur->items[cur->n - 1] == k)
                         cur->n--;
@@ -681,7 +700,7 @@ static int patch_one(wf_ynode_t **root, const char *op, const char *path, const 
                 cur->n--;
                 return 0;
             } else {
-                wf_ynode_t *v = wf_ynode_from_json(value);
+                wf_ynode_t *v = from_json(value, is_flow(cur));
                 if (v == NULL)
                     return WF_ENOMEM;
                 if (rep) {
