@@ -443,7 +443,10 @@ json_t *wf_ynode_to_json(const wf_ynode_t *n)
 {
     switch (n->type) {
     case WF_YNODE_SCALAR: {
-        bool is_str_tag = n->tag != NULL && strcmp(n->tag, YAML_STR_TAG) == 0;
+        /* !!str, and the non-specific "!" (YAML 1.2 §6.9.1: resolves a
+         * scalar as a string) */
+        bool is_str_tag = n->tag != NULL &&
+                          (strcmp(n->tag, YAML_STR_TAG) == 0 || strcmp(n->tag, "!") == 0);
         bool plain = n->style == YAML_PLAIN_SCALAR_STYLE || n->style == YAML_ANY_SCALAR_STYLE;
         if (plain && !is_str_tag) {
             json_t *v = resolve_plain(n->str, n->len);
