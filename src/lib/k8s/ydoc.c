@@ -147,7 +147,11 @@ int wf_ydoc_parse(const char *data, size_t len, wf_ydocs_t *out, char *err, size
             node = scalar_new((const char *)ev.data.scalar.value, ev.data.scalar.length);
             if (node != NULL) {
                 node->style = ev.data.scalar.style;
-                node->tag = dup_or_null(ev.data.scalar.tag);
+                /* The non-specific tag "!" is dropped: libyaml's emitter
+                 * omits it on plain scalars anyway, so keeping it would make
+                 * a value read differently after a round trip. */
+                if (ev.data.scalar.tag != NULL && strcmp((char *)ev.data.scalar.tag, "!") != 0)
+                    node->tag = dup_or_null(ev.data.scalar.tag);
                 node->anchor = dup_or_null(ev.data.scalar.anchor);
                 node->plain_implicit = ev.data.scalar.plain_implicit;
                 node->quoted_implicit = ev.data.scalar.quoted_implicit;
@@ -443,10 +447,7 @@ json_t *wf_ynode_to_json(const wf_ynode_t *n)
 {
     switch (n->type) {
     case WF_YNODE_SCALAR: {
-        /* !!str, and the non-specific "!" (YAML 1.2 §6.9.1: resolves a
-         * scalar as a string) */
-        bool is_str_tag = n->tag != NULL &&
-                          (strcmp(n->tag, YAML_STR_TAG) == 0 || strcmp(n->tag, "!") == 0);
+        bool is_str_tag = n->tag != NULL && strcmp(n->tag, YAML_STR_TAG) == 0;
         bool plain = n->style == YAML_PLAIN_SCALAR_STYLE || n->style == YAML_ANY_SCALAR_STYLE;
         if (plain && !is_str_tag) {
             json_t *v = resolve_plain(n->str, n->len);
