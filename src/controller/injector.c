@@ -37,6 +37,11 @@
 #include <unistd.h>
 
 #define INJ_MAX_CONNS 1024
+/* Default bound on request bytes buffered across all connections
+ * (--max-buffered): 1,024 slow clients with 3 MiB bodies must not make the
+ * injector 3 GiB; past it a request gets 503 (the API server then applies
+ * failurePolicy: Ignore). */
+#define INJ_MAX_HELD (64u * 1024 * 1024)
 #define INJ_REQUEST_TIMEOUT_MS 30000 /* handshake + one request, or keep-alive idle */
 #define INJ_MAX_HEADERS 64
 
@@ -66,6 +71,7 @@ typedef struct inj_cfg {
     const char *store, *kubeconfig;
     bool in_cluster;
     const char *anchors_file;
+    size_t max_held; /* --max-buffered */
     wf_inject_cfg_t inject;
 } inj_cfg_t;
 
@@ -78,6 +84,8 @@ struct inj {
     wf_watch_t listen_watch;
     inj_conn_t *conns; /* owned list */
     unsigned nconns;
+    size_t held;               /* sum of the connections' in.len */
+    wf_series_t *m_held;       /* gauge: held */
     wf_k8s_source_t *src;      /* owned, or NULL */
     wf_k8s_informer_t *ns_inf; /* owned by src */
     bool listening;
@@ -89,6 +97,20 @@ static wf_metric_family_t fam_reviews = {
     .help = "AdmissionReviews answered, by result",
     .type = WF_METRIC_COUNTER,
 };
+
+static wf_metric_family_t fam_held = {
+    .name = "injector_request_bytes_buffered",
+    .help = "Request bytes buffered, all connections",
+    .type = WF_METRIC_GAUGE,
+};
+
+/* Moves the buffered-bytes count (and its gauge) by delta. */
+static void held_add(inj_t *inj, ssize_t delta)
+{
+    inj->held = (size_t)((ssize_t)inj->held + delta);
+    if (inj->m_held != NULL)
+        wf_gauge_add(inj->m_held, delta);
+}
 
 static void count(inj_t *inj, int which)
 {
@@ -112,6 +134,7 @@ static void conn_close(inj_conn_t *c)
         return;
     c->closed = true;
     inj_t *inj = c->inj;
+    held_add(inj, -(ssize_t)c->in.len);
     wf_watch_stop(&inj->ctl.loop, &c->watch);
     wf_timer_stop(&inj->ctl.loop, &c->timer);
     wf_io_destroy(c->io);
@@ -138,6 +161,7 @@ static void respond(inj_conn_t *c, int status, const char *ctype, const char *bo
                          : status == 414 ? "URI Too Long"
                          : status == 431 ? "Request Header Fields Too Large"
                          : status == 501 ? "Not Implemented"
+                         : status == 503 ? "Service Unavailable"
                          : status == 505 ? "HTTP Version Not Supported"
                                          : "Error";
     wf_sbuf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
@@ -242,6 +266,7 @@ static void process(inj_conn_t *c)
         c->close_after |= close;
         memmove(c->in.ptr, c->in.ptr + need, c->in.len - need);
         c->in.len -= need;
+        held_add(c->inj, -(ssize_t)need);
         c->head_len = 0;
         c->continued = false;
         wf_h1_request_init(&c->parser, c->headers, INJ_MAX_HEADERS);
@@ -283,7 +308,13 @@ static void conn_drive(inj_conn_t *c)
             conn_close(c);
             return;
         }
+        if (c->inj->held + (size_t)n > c->inj->cfg.max_held) {
+            error_reply(c, 503, "busy: too many request bytes in flight");
+            continue;
+        }
+        size_t before = c->in.len;
         wf_sbuf_append(&c->in, buf, (size_t)n);
+        held_add(c->inj, (ssize_t)(c->in.len - before));
         if (c->in.oom) {
             conn_close(c);
             return;
@@ -418,6 +449,8 @@ static int inj_start(inj_t *inj, char *err, size_t errlen)
 {
     static const char *const results[] = {"injected", "skipped", "invalid", "bad_request"};
     wf_metrics_register(&fam_reviews);
+    wf_metrics_register(&fam_held);
+    inj->m_held = wf_metrics_get(inj->ctl.shard, &fam_held, WF_STR(""));
     for (size_t i = 0; i < WF_ARRAY_LEN(results); i++) {
         char l[64];
         snprintf(l, sizeof(l), "result=\"%s\"", results[i]);
@@ -499,6 +532,8 @@ static const char inj_usage[] =
     "  --proxy-cpu-request Q, --proxy-cpu-limit Q, --proxy-memory-request Q,\n"
     "  --proxy-memory-limit Q          default proxy resources (default none)\n"
     "  --cni                           CNI mode: no weft-init container\n"
+    "  --max-buffered BYTES            request bytes held across connections before\n"
+    "                                  answering 503 (default 67108864)\n"
     "  --native-sidecar                the proxy as a restartable init container (Kubernetes\n"
     "                                  1.29+), ready before the app starts\n"
     "  --cluster-networks CIDRS        the proxies' profile networks (default\n"
@@ -528,6 +563,7 @@ enum {
     OPT_CNI,
     OPT_NATIVE,
     OPT_NETS,
+    OPT_MAX_HELD,
 };
 
 static int usage_error(const char *fmt, const char *a)
@@ -563,6 +599,7 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, inj_cfg_t *c
         {"cni", no_argument, NULL, OPT_CNI},
         {"native-sidecar", no_argument, NULL, OPT_NATIVE},
         {"cluster-networks", required_argument, NULL, OPT_NETS},
+        {"max-buffered", required_argument, NULL, OPT_MAX_HELD},
         WF_CTL_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -571,6 +608,7 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, inj_cfg_t *c
     memset(cfg, 0, sizeof(*cfg));
     wf_inject_cfg_defaults(&cfg->inject);
     wf_addr_parse(&cfg->addr, WF_STR("0.0.0.0:8443"));
+    cfg->max_held = INJ_MAX_HELD;
     opterr = 0;
     optind = 1;
     int c;
@@ -659,6 +697,15 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, inj_cfg_t *c
         case OPT_NATIVE:
             cfg->inject.native_sidecar = true;
             break;
+        case OPT_MAX_HELD: {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 65536 || v > (1ull << 32))
+                return usage_error("--max-buffered: \"%s\" is not a byte count 65536..4294967296",
+                                   optarg);
+            cfg->max_held = (size_t)v;
+            break;
+        }
         case OPT_NETS: {
             wf_cidr_t nets[64];
             if (wf_cidr_list_parse(nets, WF_ARRAY_LEN(nets), wf_str_from(optarg), err,
@@ -767,6 +814,8 @@ int wf_injector_main(int argc, char **argv)
     for (size_t i = 0; i < WF_ARRAY_LEN(inj->m_reviews); i++)
         if (inj->m_reviews[i] != NULL)
             wf_metrics_put(inj->ctl.shard, inj->m_reviews[i], 0);
+    if (inj->m_held != NULL)
+        wf_metrics_put(inj->ctl.shard, inj->m_held, 0);
     if (inj->tls != NULL)
         wf_tls_ctx_unref(inj->tls);
     wf_ctl_destroy(&inj->ctl);

@@ -14,7 +14,9 @@
 #   - not a pod / not CREATE: allowed untouched; the uid is echoed;
 #   - garbage, wrong apiVersion, oversized, chunked, GET, unknown path →
 #     400/400/413/411/405/404, the server keeps serving; keep-alive reuse;
-#     TLS 1.2 refused (TLS 1.3 only); /metrics counts results.
+#     TLS 1.2 refused (TLS 1.3 only); /metrics counts results;
+#   - bounded buffering: while a slow client holds a big body, a request
+#     past --max-buffered gets 503; the budget comes back when it leaves.
 # Environment: WEFT_BIN (required), WEFT_SRC.
 set -euo pipefail
 : "${WEFT_BIN:?WEFT_BIN must name the build bin directory}"
@@ -237,4 +239,45 @@ done
 ok "/metrics counts reviews by result"
 kill "$IPID"; wait "$IPID" || fail "injector exited non-zero on SIGTERM"
 ok "graceful exit on SIGTERM"
+
+# ---- bounded buffering: a slow client holding a big body makes others get 503 --------------------
+PORT2=$(free_port)
+APORT2=$(free_port)
+"$CTL" injector --tls-cert wh.crt --tls-key wh.key --addr "127.0.0.1:$PORT2" --admin-addr "127.0.0.1:$APORT2" \
+  --max-buffered 1048576 >inj2.log 2>&1 &
+I2=$!
+PIDS+=($I2)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$APORT2/ready" >/dev/null && break; sleep 0.1; done
+held() { curl -s "http://127.0.0.1:$APORT2/metrics" | awk '/^injector_request_bytes_buffered /{print $2}'; }
+"$PY" - "$PORT2" ca.crt hold.ready hold.release <<'PYEOF' &
+import os, socket, ssl, sys, time
+port, ca, ready, release = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="weft-proxy-injector.linkerd.svc")
+s.sendall(b"POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n")
+s.sendall(b" " * 1000000)
+open(ready, "w").close()
+for _ in range(300):
+    if os.path.exists(release):
+        break
+    time.sleep(0.1)
+s.close()
+PYEOF
+HOLDER=$!
+PIDS+=($HOLDER)
+for _ in $(seq 100); do h=$(held); [[ -n $h && ${h%.*} -ge 1000000 ]] && break; sleep 0.1; done
+[[ ${h%.*} -ge 1000000 ]] || fail "the held body is not buffered: $h"
+head -c 100000 /dev/zero | tr '\0' ' ' >pad.bin
+cat podann.req pad.bin >big.req
+c2=$(curl -s -o /dev/null -w '%{http_code}' --cacert ca.crt --resolve "weft-proxy-injector.linkerd.svc:$PORT2:127.0.0.1" \
+  --data-binary @big.req "https://weft-proxy-injector.linkerd.svc:$PORT2/inject")
+assert_eq "$c2" 503 "past --max-buffered, a request gets 503"
+touch hold.release
+wait "$HOLDER" || true
+for _ in $(seq 100); do h=$(held); [[ ${h%.*} -eq 0 ]] && break; sleep 0.1; done
+assert_eq "${h%.*}" 0 "the buffer budget is returned when the slow client goes"
+c3=$(curl -s -o /dev/null -w '%{http_code}' --cacert ca.crt --resolve "weft-proxy-injector.linkerd.svc:$PORT2:127.0.0.1" \
+  --data-binary @big.req "https://weft-proxy-injector.linkerd.svc:$PORT2/inject")
+assert_eq "$c3" 200 "and the same request is then served"
+kill "$I2"; wait "$I2" || fail "injector 2 exited non-zero"
 echo "[$NAME] PASS ($ASSERTS assertions)"
