@@ -37,6 +37,8 @@
 #include <unistd.h>
 
 #define INJ_MAX_CONNS 1024
+#define INJ_LINGER_MS 2000                /* read-and-drop after a closing answer ... */
+#define INJ_LINGER_MAX (8u * 1024 * 1024) /* ... at most this many bytes */
 /* Default bound on request bytes buffered across all connections
  * (--max-buffered): 1,024 slow clients with 3 MiB bodies must not make the
  * injector 3 GiB; past it a request gets 503 (the API server then applies
@@ -63,6 +65,8 @@ typedef struct inj_conn {
     bool continued;   /* 100 Continue sent for this request */
     bool close_after; /* close once out is sent */
     bool closed;
+    bool lingering; /* answered and half-closed: reading what is left, to drop it */
+    size_t drained; /* bytes dropped while lingering */
 } inj_conn_t;
 
 typedef struct inj_cfg {
@@ -274,6 +278,23 @@ static void process(inj_conn_t *c)
     }
 }
 
+/* Lingering after the answer: drop input until EOF, an error, the byte
+ * cap or the timer (conn_timer_cb) ends it. */
+static void linger(inj_conn_t *c)
+{
+    char buf[16384];
+    for (;;) {
+        ssize_t n = wf_io_recv(c->io, buf, sizeof(buf));
+        if (n == WF_EAGAIN)
+            return;
+        c->drained += n > 0 ? (size_t)n : 0;
+        if (n <= 0 || c->drained > INJ_LINGER_MAX) {
+            conn_close(c);
+            return;
+        }
+    }
+}
+
 static void conn_drive(inj_conn_t *c)
 {
     for (;;) {
@@ -289,9 +310,21 @@ static void conn_drive(inj_conn_t *c)
             c->out_off += (size_t)n;
         }
         c->out.len = c->out_off = 0;
+        if (c->lingering) {
+            linger(c);
+            return;
+        }
         if (c->close_after || c->inj->ctl.draining) {
+            /* RFC 9112 §9.6: half-close, then read and drop what the client
+             * still sends (the rest of a refused body) for a moment, so the
+             * kernel does not answer it with a reset that destroys our
+             * response before the client reads it. */
             wf_io_shutdown(c->io);
-            conn_close(c);
+            held_add(c->inj, -(ssize_t)c->in.len);
+            c->in.len = 0;
+            c->lingering = true;
+            wf_timer_start(&c->inj->ctl.loop, &c->timer, INJ_LINGER_MS);
+            linger(c);
             return;
         }
         /* 2. Read more. */
