@@ -80,6 +80,7 @@ assert_contains "$(cat "$T/e.deployment.yaml")" "comments are not kept" "a note 
 # Annotations reach env, resources and init args.
 out=$(cat "$T/c.deployment.yaml")
 assert_contains "$out" "opaque=3306" "opaque-ports annotation replaces the default list"
+assert_contains "$out" "inbound=8080" "the containers' ports → WEFT_PROXY_INBOUND_PORTS"
 assert_contains "$out" "'limits': {'memory': '250Mi'}" "proxy-memory-limit → resources.limits"
 assert_contains "$out" "'requests': {'cpu': '100m'}" "proxy-cpu-request → resources.requests"
 out=$(cat "$T/c.statefulset.yaml")

@@ -291,7 +291,42 @@ static json_t *resources(ctx_t *c)
     return out;
 }
 
-static json_t *proxy_container(ctx_t *c, bool ingress, const char *opaque)
+/* The TCP ports the pod's containers declare, ascending, as "80,8080"
+ * (WEFT_PROXY_INBOUND_PORTS: the ports inbound policy is looked up for
+ * ahead of traffic); "" when none. */
+static void declared_ports(const json_t *spec, char *out, size_t outlen)
+{
+    bool seen[65536] = {false};
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (size_t l = 0; l < WF_ARRAY_LEN(lists); l++) {
+        size_t i, j;
+        json_t *ctr, *port;
+        json_array_foreach(json_object_get(spec, lists[l]), i, ctr)
+        {
+            json_array_foreach(json_object_get(ctr, "ports"), j, port)
+            {
+                json_int_t p = json_integer_value(json_object_get(port, "containerPort"));
+                const char *proto = json_string_value(json_object_get(port, "protocol"));
+                if (p > 0 && p < 65536 && (proto == NULL || strcmp(proto, "TCP") == 0))
+                    seen[p] = true;
+            }
+        }
+    }
+    size_t o = 0;
+    out[0] = '\0';
+    for (int p = 1; p < 65536; p++) {
+        if (!seen[p])
+            continue;
+        int n = snprintf(out + o, outlen - o, "%s%d", o ? "," : "", p);
+        if (n < 0 || (size_t)n >= outlen - o) {
+            out[o] = '\0'; /* too many to list: stop at the last whole port */
+            return;
+        }
+        o += (size_t)n;
+    }
+}
+
+static json_t *proxy_container(ctx_t *c, const json_t *spec, bool ingress, const char *opaque)
 {
     const wf_inject_cfg_t *cfg = c->cfg;
     const char *from;
@@ -321,6 +356,10 @@ static json_t *proxy_container(ctx_t *c, bool ingress, const char *opaque)
     json_array_append_new(env,
                           env_val("WEFT_PROXY_OUTBOUND_LISTEN_ADDRS", "127.0.0.1:4140,[::1]:4140"));
     json_array_append_new(env, env_val("WEFT_PROXY_ADMIN_LISTEN_ADDR", "0.0.0.0:4191"));
+    char ports[2048];
+    declared_ports(spec, ports, sizeof(ports));
+    if (ports[0] != '\0')
+        json_array_append_new(env, env_val("WEFT_PROXY_INBOUND_PORTS", ports));
     json_array_append_new(env,
                           env_val("WEFT_PROXY_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION", opaque));
     json_array_append_new(env,
@@ -631,7 +670,7 @@ int wf_inject_pod(const wf_inject_cfg_t *cfg, const json_t *pod, const char *ns,
     if (c.ns_ann != NULL)
         check_unknown(&c, c.ns_ann, "namespace");
     const char *opaque = check_ports(&c, CFG_PREFIX "opaque-ports", cfg->opaque_ports);
-    json_t *proxy = proxy_container(&c, ingress, opaque != NULL ? opaque : "");
+    json_t *proxy = proxy_container(&c, spec, ingress, opaque != NULL ? opaque : "");
     json_t *init = cfg->cni ? NULL : init_container(&c);
     if (cfg->cni) { /* still check the skip annotations: CNI reads them too */
         check_ports(&c, CFG_PREFIX "skip-inbound-ports", NULL);

@@ -156,6 +156,7 @@ def main():
             env = {e["name"]: e.get("value") for e in p["env"]}
             print(f"{n}: ok proxy={p['image']} ingress={env.get('WEFT_PROXY_INGRESS_MODE', '')}"
                   f" opaque={env['WEFT_PROXY_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION']}"
+                  f" inbound={env.get('WEFT_PROXY_INBOUND_PORTS', '-')}"
                   f" resources={p.get('resources', {})}"
                   f" init={' '.join(init['args']) if init else '-'}")
         elif cmd == "untouched":
