@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 #include "local.h"
+#include "kube.h"
 
 #include <stdio.h>
 
@@ -20,6 +21,13 @@ static const wf_cli_cmd_t wf_cli_cmds[] = {
     {"exec", "run a command inside a local-mode pod", wf_cli_exec_main},
     {"viz", "golden metrics of local-mode workloads (viz stat deploy|sts|pod|svc)",
      wf_cli_viz_main},
+    {"install", "print the Kubernetes manifests of the mesh (--crds: its CRDs)",
+     wf_cli_install_main},
+    {"check", "check a cluster: API access, control plane, certificates, webhook, proxies",
+     wf_cli_check_main},
+    {"inject", "add the weft proxy to Kubernetes manifests (files, dirs or stdin)",
+     wf_cli_inject_main},
+    {"uninject", "remove the weft proxy from Kubernetes manifests", wf_cli_uninject_main},
     {"version", "print weft's version", wf_cli_version_main},
 };
 

@@ -5,6 +5,7 @@
  */
 #include "destination.h"
 #include "identity.h"
+#include "injector.h"
 
 #include "ctl.h"
 
@@ -17,12 +18,14 @@ typedef struct subcommand {
     int (*main)(int argc, char **argv); /* argv[0] is the subcommand's name */
 } subcommand_t;
 
-/* The proxy injector joins this table when it lands. */
+/* The subcommands, in the order --help lists them. */
 static const subcommand_t subcommands[] = {
     {"identity", "serve Identity.Certify: sign workload certificates (port 8080)",
      wf_identity_main},
     {"destination", "serve Destination.Get/GetProfile: discovery from cluster state (port 8086)",
      wf_destination_main},
+    {"injector", "serve the admission webhook that adds the proxy to pods (HTTPS, port 8443)",
+     wf_injector_main},
 };
 
 static void usage(FILE *f)

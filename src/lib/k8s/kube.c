@@ -35,6 +35,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "k8s/kube_client.h"
 #include "k8s/yaml.h"
 
 #include <curl/curl.h>
@@ -57,16 +58,8 @@
 #define KUBE_WATCH_SPREAD_S 120
 #define KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
-typedef struct kube_cfg {
-    char *server;     /* owned: "https://host:port", no trailing slash */
-    char *ca_file;    /* owned or NULL */
-    wf_sbuf_t ca_pem; /* owned: decoded certificate-authority-data */
-    char *cert_file, *key_file;
-    wf_sbuf_t cert_pem, key_pem;
-    char *token;      /* owned or NULL */
-    char *token_file; /* owned or NULL: read for every request */
-    bool insecure;    /* insecure-skip-tls-verify */
-} kube_cfg_t;
+/* The connection settings (kube_client.h; shared with blocking clients). */
+typedef wf_k8s_cfg_t kube_cfg_t;
 
 typedef struct kube_source kube_source_t;
 
@@ -919,4 +912,30 @@ wf_k8s_source_t *wf_k8s_kube_new(wf_loop_t *loop, const char *kubeconfig, char *
                     "is not checked");
     wf_log_info("kubernetes: API server %s", ks->cfg.server);
     return &ks->base;
+}
+
+/* --- kube_client.h: the same settings for blocking clients ------------------------------ */
+
+int wf_k8s_cfg_load(const char *kubeconfig, wf_k8s_cfg_t *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    int rc = kubeconfig != NULL ? kubeconfig_load(kubeconfig, c, err, errlen)
+                                : incluster_load(c, err, errlen);
+    if (rc == 0 && c->server == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rc = WF_ENOMEM;
+    }
+    if (rc != 0)
+        cfg_free(c);
+    return rc;
+}
+
+void wf_k8s_cfg_free(wf_k8s_cfg_t *c)
+{
+    cfg_free(c);
+}
+
+void wf_k8s_cfg_token(const wf_k8s_cfg_t *c, char *out, size_t outlen)
+{
+    read_token(c, out, outlen);
 }
