@@ -106,6 +106,9 @@ typedef struct issuer {
 typedef struct identity_cfg {
     const char *issuer_cert, *issuer_key, *trust_anchors; /* borrowed from argv */
     const char *token_store;
+    const char *token_verifier; /* "local" or "kubernetes" */
+    const char *kubeconfig;     /* kubernetes verifier; NULL: in-cluster */
+    const char *token_audience;
     wf_addr_t addr;
     const char *trust_domain, *cp_ns;
     const char *identity_name; /* own serving identity; NULL: derived */
@@ -528,7 +531,10 @@ static const char identity_usage[] =
     "                              weft-identity.<cp-ns>.serviceaccount.identity.<cp-ns>.<domain>)\n"
     "  --issuance-lifetime D       leaf certificate lifetime (default 24h)\n"
     "  --clock-skew-allowance D    leaf notBefore is this far in the past (default 20s)\n"
-    "  --token-verifier KIND       local (default); kubernetes is not available yet\n"
+    "  --token-verifier KIND       local (default), or kubernetes: TokenReview of the\n"
+    "                              proxy's projected ServiceAccount token\n"
+    "  --kubeconfig FILE           kubernetes verifier: API server (default: in-cluster)\n"
+    "  --token-audience AUD        kubernetes verifier: audience (default identity.l5d.io)\n"
     "  --token-store DIR           local verifier: one file per token, named by the hex\n"
     "                              SHA-256 of the token, holding the identity it proves\n"
     "\n" WF_CTL_COMMON_USAGE;
@@ -545,6 +551,8 @@ enum {
     OPT_TOKEN_VERIFIER,
     OPT_TOKEN_STORE,
     OPT_IDENTITY_NAME,
+    OPT_KUBECONFIG,
+    OPT_TOKEN_AUDIENCE,
 };
 
 static int usage_error(const char *fmt, const char *a, const char *b)
@@ -591,6 +599,8 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, identity_cfg
         {"token-verifier", required_argument, NULL, OPT_TOKEN_VERIFIER},
         {"token-store", required_argument, NULL, OPT_TOKEN_STORE},
         {"identity-name", required_argument, NULL, OPT_IDENTITY_NAME},
+        {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+        {"token-audience", required_argument, NULL, OPT_TOKEN_AUDIENCE},
         WF_CTL_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -621,6 +631,14 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, identity_cfg
             break;
         case OPT_TOKEN_VERIFIER:
             verifier = optarg;
+            break;
+        case OPT_KUBECONFIG:
+            cfg->kubeconfig = optarg;
+            break;
+        case OPT_TOKEN_AUDIENCE:
+            if (optarg[0] == '\0')
+                return usage_error("--token-audience must not be empty%s%s", "", "");
+            cfg->token_audience = optarg;
             break;
         case OPT_IDENTITY_NAME:
             if (!is_dns_name(optarg))
@@ -678,14 +696,14 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, identity_cfg
         return usage_error("missing required flag %s%s", "--issuer-key", "");
     if (cfg->trust_anchors == NULL)
         return usage_error("missing required flag %s%s", "--trust-anchors", "");
-    if (strcmp(verifier, "kubernetes") == 0)
-        /* TODO(#8): the TokenReview verifier lands with the Kubernetes issue. */
-        return usage_error("--token-verifier %s is not available yet (issue #8); use local%s",
+    if (strcmp(verifier, "local") != 0 && strcmp(verifier, "kubernetes") != 0)
+        return usage_error("--token-verifier: unknown verifier \"%s\" (expected local or "
+                           "kubernetes)%s",
                            verifier, "");
-    if (strcmp(verifier, "local") != 0)
-        return usage_error("--token-verifier: unknown verifier \"%s\" (expected local)%s", verifier,
-                           "");
-    if (cfg->token_store == NULL)
+    cfg->token_verifier = verifier;
+    if (cfg->token_audience == NULL)
+        cfg->token_audience = "identity.l5d.io";
+    if (strcmp(verifier, "local") == 0 && cfg->token_store == NULL)
         return usage_error("missing required flag %s (the local token verifier needs it)%s",
                            "--token-store", "");
     if (cfg->identity_name == NULL) {
@@ -713,7 +731,12 @@ static int identity_start(identity_svc_t *svc, char *err, size_t errlen)
     (void)stat(svc->cfg.issuer_key, &svc->seen_key);
     if ((rc = issuer_load(&svc->cfg, svc->anchors, time(NULL), &svc->issuer, err, errlen)) != 0)
         return rc;
-    if ((rc = wf_token_local_new(svc->cfg.token_store, &svc->verifier, err, errlen)) != 0)
+    if (strcmp(svc->cfg.token_verifier, "kubernetes") == 0)
+        rc = wf_token_kube_new(svc->cfg.kubeconfig, svc->cfg.token_audience, &svc->verifier, err,
+                               errlen);
+    else
+        rc = wf_token_local_new(svc->cfg.token_store, &svc->verifier, err, errlen);
+    if (rc != 0)
         return rc;
     if ((rc = read_small_file(svc->cfg.trust_anchors, &svc->anchors_pem, &svc->anchors_pem_len,
                               err, errlen)) != 0)

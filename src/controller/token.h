@@ -6,10 +6,10 @@
  * first in the implementation's struct). Implementations:
  *   local      — a directory of per-pod tokens (below), what `weft up` writes;
  *   kubernetes — TokenReview of the projected ServiceAccount token (audience
- *                identity.l5d.io). TODO(#8): lands with the Kubernetes issue.
- *                TokenReview is a network round trip, so it will need an
- *                asynchronous variant of verify (start + completion + cancel);
- *                the Certify handler can already answer a call later.
+ *                identity.l5d.io), token_kube.c. A blocking round trip with
+ *                a short timeout today; should it show in a profile, an
+ *                asynchronous variant of verify (start + completion +
+ *                cancel) fits: the Certify handler can answer a call later.
  *
  * Ownership: a verifier belongs to the controller loop's thread.
  */
@@ -51,6 +51,14 @@ struct wf_token_verifier {
  * at creation (checked now, with a message naming it).
  */
 int wf_token_local_new(const char *dir, wf_token_verifier_t **out, char *err, size_t errlen);
+
+/*
+ * The kubernetes verifier: API server from `kubeconfig` (NULL: in-cluster
+ * credentials); tokens must be valid for `audience` and belong to the
+ * ServiceAccount the requested identity names.
+ */
+int wf_token_kube_new(const char *kubeconfig, const char *audience, wf_token_verifier_t **out,
+                      char *err, size_t errlen);
 
 static inline wf_token_result_t wf_token_verify(wf_token_verifier_t *v, wf_str_t token,
                                                 wf_str_t identity, char *msg, size_t msglen)

@@ -94,17 +94,6 @@ fi
 "$PY" "$H/k8s_manifest_check.py" args cp.yaml >args.txt || fail "extract args"
 while IFS=$'\t' read -r comp args; do
   read -r -a a <<<"$args"
-  if [[ $comp == identity ]]; then
-    # The kubernetes token verifier (TokenReview) is not written yet (issue #8, item 2):
-    # its flag value is refused today; every other identity flag must parse.
-    b=(); skip=0
-    for w in "${a[@]}"; do
-      if [[ $skip -eq 1 ]]; then skip=0; continue; fi
-      if [[ $w == --token-verifier ]]; then skip=1; continue; fi
-      b+=("$w")
-    done
-    a=("${b[@]}")
-  fi
   "$CTL" "${a[@]}" --help >"args.$comp.log" 2>&1 || fail "weft-controller refuses the $comp args: $(cat "args.$comp.log")"
   ok "weft-controller ${a[0]} parses the rendered args (${#a[@]} words)"
 done <args.txt

@@ -9,6 +9,10 @@ output): HTTPS on 127.0.0.1 with a bearer token, serving
                                                    text (503 when absent)
   GET  collection and object paths                 from a canned object store
        (?labelSelector=k=v[,k2=v2] filters lists)
+  POST /apis/authentication.k8s.io/v1/tokenreviews
+                                                   authenticated when the token is a
+       key of the fixture's "tokens" (value: the username) and the audiences
+       asked for include "identity.l5d.io"
   POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews
                                                    allowed unless the
        resource is listed in the fixture's "deny" (e.g. "clusterroles")
@@ -204,6 +208,17 @@ class Api(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(n) or b"{}")
         if not self.authorized("POST", u.path, body):
             return
+        if u.path == "/apis/authentication.k8s.io/v1/tokenreviews":
+            spec = body.get("spec", {})
+            user = FIXTURE.get("tokens", {}).get(spec.get("token"))
+            if user is None:
+                body["status"] = {"authenticated": False, "error": "invalid bearer token"}
+            elif "identity.l5d.io" not in spec.get("audiences", []):
+                body["status"] = {"authenticated": False, "error": "token audiences is invalid"}
+            else:
+                body["status"] = {"authenticated": True, "audiences": ["identity.l5d.io"],
+                                  "user": {"username": user, "uid": "u-" + user}}
+            return self.send_json(201, body)
         if u.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
             ra = body.get("spec", {}).get("resourceAttributes", {})
             allowed = ra.get("resource") not in FIXTURE.get("deny", [])
