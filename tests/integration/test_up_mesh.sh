@@ -80,6 +80,17 @@ spec:
 apiVersion: v1
 kind: Pod
 metadata:
+  name: gateway
+  namespace: mesh
+  annotations: {linkerd.io/inject: ingress}
+spec:
+  serviceAccountName: gateway
+  containers:
+  - {name: idle, command: [sleep, "600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
   name: plain
   namespace: mesh
   annotations: {linkerd.io/inject: disabled}
@@ -90,6 +101,8 @@ YAML
 
 up -f "$T/mesh.yaml"
 assert_eq "$UP_RC" 0 "weft up exits 0"
+proxy_env gateway | grep -qx "WEFT_PROXY_INGRESS_MODE=true" || fail "the gateway's proxy is not in ingress mode"
+_ok "inject: ingress runs the proxy in ingress mode"
 NODE="${UP_PREFIX}node"
 ip netns list | grep -q "^$NODE" || fail "no node namespace $NODE"
 
@@ -125,6 +138,17 @@ assert_eq "$(grep -a -c "$MARK" "$T/node.pcap" || true)" 0 \
 bodies=$(grep -a -c "secret-body-from-" "$T/node.pcap" || true)
 assert_ge "$bodies" 1 "the unmeshed client's answer is visible on the wire (the capture works)"
 assert_le "$bodies" 2 "... and it is the only plaintext answer on the wire"
+
+# ---- ingress mode (linkerd.io/inject: ingress) ----------------------------------------------
+# The gateway's proxy routes by l5d-dst-override, whatever address the
+# request was sent to; without the header it goes where it was sent.
+out=$(wf exec gateway -n mesh -- curl -s -m 5 -H "l5d-dst-override: web.mesh.svc.cluster.local:80" \
+  "http://10.43.255.254/") || true
+[[ $out == secret-body-from-web-* ]] || fail "ingress with l5d-dst-override got: $out"
+_ok "ingress pod: l5d-dst-override routes to the web Service"
+out=$(wf exec gateway -n mesh -- curl -s -m 5 "http://web/") || true
+[[ $out == secret-body-from-web-* ]] || fail "ingress without the header got: $out"
+_ok "ingress pod: without the header the request goes where it was sent"
 
 # ---- the proxies' view --------------------------------------------------------------------
 CLIENT_IP=$(wf get pods -n mesh -o json | "$PY" -c '
