@@ -6,6 +6,7 @@
 #include "core/time.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -165,4 +166,15 @@ void wf_ctl_destroy(wf_ctl_t *ctl)
     }
     wf_loop_destroy(&ctl->loop);
     ctl->loop_ok = false;
+}
+
+int wf_ctl_usage_error(const char *sub, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "weft-controller %s: ", sub);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nRun 'weft-controller %s --help' for usage.\n", sub);
+    va_end(ap);
+    return WF_CTL_EXIT_USAGE;
 }

@@ -24,6 +24,11 @@
 
 #include <getopt.h>
 
+/* Prints "weft-controller SUB: <message>" and the --help hint to stderr;
+ * returns WF_CTL_EXIT_USAGE. */
+int wf_ctl_usage_error(const char *sub, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Exit codes: 0 after a graceful shutdown, 1 when start-up fails (bad
  * files, a port in use), 2 for a usage error. */
 enum { WF_CTL_EXIT_OK = 0, WF_CTL_EXIT_FAIL = 1, WF_CTL_EXIT_USAGE = 2 };

@@ -754,13 +754,7 @@ enum {
     OPT_CP_NS,
 };
 
-static int usage_error(const char *fmt, const char *a)
-{
-    fprintf(stderr, "weft-controller destination: ");
-    fprintf(stderr, fmt, a);
-    fprintf(stderr, "\nRun 'weft-controller destination --help' for usage.\n");
-    return WF_CTL_EXIT_USAGE;
-}
+#define usage_error(...) wf_ctl_usage_error("destination", __VA_ARGS__)
 
 /* A DNS name: labels of [a-z0-9-] separated by single dots. */
 static bool is_dns_name(const char *s)

@@ -40,6 +40,7 @@
 #include "core/time.h"
 #include "grpc/grpc.h"
 #include "identity.pb-c.h"
+#include "k8s/object.h"
 #include "tls/cert.h"
 #include "tls/tls_ctx.h"
 #include "tls/tls_io.h"
@@ -555,34 +556,12 @@ enum {
     OPT_TOKEN_AUDIENCE,
 };
 
-static int usage_error(const char *fmt, const char *a, const char *b)
-{
-    fprintf(stderr, "weft-controller identity: ");
-    fprintf(stderr, fmt, a, b);
-    fprintf(stderr, "\nRun 'weft-controller identity --help' for usage.\n");
-    return WF_CTL_EXIT_USAGE;
-}
+#define usage_error(...) wf_ctl_usage_error("identity", __VA_ARGS__)
 
 /* A DNS name: labels of [a-z0-9-] separated by single dots. */
 static bool is_dns_name(const char *s)
 {
-    size_t n = strlen(s), label = 0;
-    if (n == 0 || n > 200)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (label == 0 || s[i - 1] == '-')
-                return false;
-            label = 0;
-        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
-            if (++label > 63)
-                return false;
-        } else {
-            return false;
-        }
-    }
-    return label > 0 && s[n - 1] != '-';
+    return strlen(s) <= 200 && wf_k8s_name_valid(s);
 }
 
 static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, identity_cfg_t *cfg)

@@ -599,13 +599,7 @@ enum {
     OPT_MAX_HELD,
 };
 
-static int usage_error(const char *fmt, const char *a)
-{
-    fprintf(stderr, "weft-controller injector: ");
-    fprintf(stderr, fmt, a);
-    fprintf(stderr, "\nRun 'weft-controller injector --help' for usage.\n");
-    return WF_CTL_EXIT_USAGE;
-}
+#define usage_error(...) wf_ctl_usage_error("injector", __VA_ARGS__)
 
 static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, inj_cfg_t *cfg)
 {

@@ -495,30 +495,7 @@ static bool kinf_start(kube_inf_t *ki, const char *query, long timeout_ms)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
-    if (c->ca_file != NULL)
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-    if (c->ca_pem.len > 0) {
-        struct curl_blob b = {c->ca_pem.ptr, c->ca_pem.len, CURL_BLOB_COPY};
-        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
-    }
-    if (c->cert_file != NULL)
-        curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
-    if (c->key_file != NULL)
-        curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
-    if (c->cert_pem.len > 0) {
-        struct curl_blob b = {c->cert_pem.ptr, c->cert_pem.len, CURL_BLOB_COPY};
-        curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
-        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-    }
-    if (c->key_pem.len > 0) {
-        struct curl_blob b = {c->key_pem.ptr, c->key_pem.len, CURL_BLOB_COPY};
-        curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
-        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-    }
-    if (c->insecure) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    wf_k8s_curl_tls(e, c);
     ki->body.len = 0;
     ki->body_off = 0;
     ki->errbuf[0] = '\0';
@@ -933,6 +910,34 @@ int wf_k8s_cfg_load(const char *kubeconfig, wf_k8s_cfg_t *c, char *err, size_t e
 void wf_k8s_cfg_free(wf_k8s_cfg_t *c)
 {
     cfg_free(c);
+}
+
+void wf_k8s_curl_tls(CURL *e, const wf_k8s_cfg_t *c)
+{
+    if (c->ca_file != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    if (c->ca_pem.len > 0) {
+        struct curl_blob b = {c->ca_pem.ptr, c->ca_pem.len, CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+    }
+    if (c->cert_file != NULL)
+        curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+    if (c->key_file != NULL)
+        curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+    if (c->cert_pem.len > 0) {
+        struct curl_blob b = {c->cert_pem.ptr, c->cert_pem.len, CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (c->key_pem.len > 0) {
+        struct curl_blob b = {c->key_pem.ptr, c->key_pem.len, CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
+        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    if (c->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
 }
 
 void wf_k8s_cfg_token(const wf_k8s_cfg_t *c, char *out, size_t outlen)

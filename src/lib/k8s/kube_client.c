@@ -58,30 +58,7 @@ int wf_k8s_request(const wf_k8s_cfg_t *c, const char *method, const char *path, 
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
-    if (c->ca_file != NULL)
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-    if (c->ca_pem.len > 0) {
-        struct curl_blob b = {c->ca_pem.ptr, c->ca_pem.len, CURL_BLOB_COPY};
-        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
-    }
-    if (c->cert_file != NULL)
-        curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
-    if (c->key_file != NULL)
-        curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
-    if (c->cert_pem.len > 0) {
-        struct curl_blob b = {c->cert_pem.ptr, c->cert_pem.len, CURL_BLOB_COPY};
-        curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
-        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-    }
-    if (c->key_pem.len > 0) {
-        struct curl_blob b = {c->key_pem.ptr, c->key_pem.len, CURL_BLOB_COPY};
-        curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
-        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-    }
-    if (c->insecure) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    wf_k8s_curl_tls(e, c);
     out->len = 0;
     CURLcode rc = curl_easy_perform(e);
     int ret = 0;

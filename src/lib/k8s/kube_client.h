@@ -13,6 +13,8 @@
 #include "core/buf.h"
 #include "core/common.h"
 
+#include <curl/curl.h>
+
 typedef struct wf_k8s_cfg {
     char *server;     /* owned: "https://host:port", no trailing slash */
     char *ca_file;    /* owned or NULL */
@@ -28,6 +30,10 @@ typedef struct wf_k8s_cfg {
  * settings. 0, or WF_EINVAL with a message naming the file and the problem. */
 int wf_k8s_cfg_load(const char *kubeconfig, wf_k8s_cfg_t *c, char *err, size_t errlen);
 void wf_k8s_cfg_free(wf_k8s_cfg_t *c);
+/* Sets e's TLS settings from c: the cluster's CA, the client certificate
+ * and key (files or inline data), and insecure-skip-tls-verify. */
+void wf_k8s_curl_tls(CURL *e, const wf_k8s_cfg_t *c);
+
 /* The bearer token for the next request ("" when none). */
 void wf_k8s_cfg_token(const wf_k8s_cfg_t *c, char *out, size_t outlen);
 
