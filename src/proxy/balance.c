@@ -11,8 +11,9 @@
 
 #include "proxy.h"
 
+#include "core/rand.h"
+
 #include <math.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 
 #define TAU_MS 10000.0       /* EWMA decay time constant (Linkerd: 10 s) */
@@ -61,9 +62,7 @@ const wf_dst_pick_t *wf_balance_choose(wf_worker_t *w, const wf_dst_pick_t *a,
         return a;
     double ca = cost(w, a), cb = cost(w, b);
     if (ca == cb) {
-        unsigned char r = 0;
-        RAND_bytes(&r, 1);
-        return (r & 1) ? a : b;
+        return (wf_rand32() & 1) ? a : b;
     }
     return ca < cb ? a : b;
 }

@@ -779,9 +779,11 @@ int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target)
             if (o != NULL)
                 r = wf_discovery_pick2(d, o->value, w->id, &pick, &other);
         } else {
-            char path[WF_ADDR_STRLEN];
-            size_t n = wf_addr_format(&c->orig_dst, path, sizeof(path));
-            r = wf_discovery_pick2(d, (wf_str_t){path, n}, w->id, &pick, &other);
+            if (c->dst_path_len == 0)
+                c->dst_path_len =
+                    (uint8_t)wf_addr_format(&c->orig_dst, c->dst_path, sizeof(c->dst_path));
+            r = wf_discovery_pick2(d, (wf_str_t){c->dst_path, c->dst_path_len}, w->id, &pick,
+                                   &other);
         }
     }
     if (r == WF_DST_PENDING)

@@ -6,11 +6,11 @@
 #include "discovery.h"
 
 #include "core/log.h"
+#include "core/rand.h"
 #include "destination.pb-c.h"
 #include "grpc/grpc.h"
 
 #include <arpa/inet.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -422,8 +422,7 @@ wf_dst_result_t wf_discovery_pick2(wf_discovery_t *d, wf_str_t path, uint32_t wo
     case E_RESOLVED: {
         /* Two distinct endpoints at random (the balancer picks the better
          * one); the first decides whether the destination is meshed. */
-        uint32_t rnd[2] = {0, 0};
-        RAND_bytes((unsigned char *)rnd, sizeof(rnd));
+        uint32_t rnd[2] = {wf_rand32(), wf_rand32()};
         size_t i = rnd[0] % e->neps, j = i;
         if (e->neps > 1)
             j = (i + 1 + rnd[1] % (e->neps - 1)) % e->neps;
