@@ -39,8 +39,9 @@ cat <<EOF2
 
 The mesh is running. Every pod talks to the others over mTLS through its
 weft-proxy sidecar; vote-bot votes all the time, and one emoji's vote fails
-on purpose — find it in the success rates.
+on purpose — find it in the success rates. The weft binaries are in $BIN:
 
+  export PATH="$BIN:\$PATH"
   weft get pods -A                     # pods, readiness, restarts
   weft get svc -n emojivoto            # Services and their virtual IPs
   weft viz stat deploy -n emojivoto    # success rate, RPS, latency, mTLS share
