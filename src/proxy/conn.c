@@ -831,6 +831,11 @@ size_t wf_pconn_http_labels(const wf_pconn_t *c, char *out, size_t outlen)
         l.tls = "true";
         l.no_tls_reason = NULL;
         l.server_id = wf_str_from(pick.identity);
+        char dst[WF_DST_LABELS_MAX];
+        char path[WF_ADDR_STRLEN];
+        size_t plen = wf_addr_format(&c->orig_dst, path, sizeof(path));
+        l.dst_labels = (wf_str_t){dst, wf_discovery_labels(d, (wf_str_t){path, plen}, dst,
+                                                           sizeof(dst))};
         return wf_http_metrics_conn_labels(&l, out, outlen);
     }
     return wf_http_metrics_conn_labels(&l, out, outlen);

@@ -45,6 +45,7 @@ typedef struct dst_entry {
     uint64_t created_ms;
     wf_grpc_ccall_t *call;  /* discovery thread only */
     struct wf_discovery *owner;
+    char labels[WF_DST_LABELS_MAX]; /* dst_* labels of the set, rendered */
 } dst_entry_t;
 
 struct wf_discovery {
@@ -102,8 +103,44 @@ static dst_ep_t *ep_find(dst_entry_t *e, const wf_addr_t *a)
     return NULL;
 }
 
+/* A label value as the destination service sent it, kept only if it is
+ * safe to render as-is (Kubernetes names are: [a-z0-9.-]). */
+static bool label_value_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* The set's labels (namespace, service, ...) as dst_<key>="<value>". */
+static void render_labels(dst_entry_t *e, const Weft__Destination__WeightedAddrSet *set)
+{
+    size_t n = 0;
+    e->labels[0] = '\0';
+    for (size_t i = 0; i < set->n_metric_labels; i++) {
+        const char *k = set->metric_labels[i]->key, *v = set->metric_labels[i]->value;
+        if (k == NULL || v == NULL || !label_value_ok(k) || !label_value_ok(v))
+            continue;
+        int w = snprintf(e->labels + n, sizeof(e->labels) - n, "%sdst_%s=\"%s\"", n ? "," : "",
+                         k, v);
+        if (w < 0 || (size_t)w >= sizeof(e->labels) - n) {
+            e->labels[n] = '\0'; /* a label that does not fit is left out, whole */
+            break;
+        }
+        n += (size_t)w;
+    }
+}
+
 static void apply_add(dst_entry_t *e, const Weft__Destination__WeightedAddrSet *set)
 {
+    if (set->n_metric_labels > 0)
+        render_labels(e, set);
     for (size_t i = 0; i < set->n_addrs; i++) {
         const Weft__Destination__WeightedAddr *wa = set->addrs[i];
         dst_ep_t ep = {0};
@@ -441,6 +478,24 @@ wf_dst_result_t wf_discovery_pick2(wf_discovery_t *d, wf_str_t path, uint32_t wo
     if (created)
         wf_loop_wake(&d->loop);
     return r;
+}
+
+size_t wf_discovery_labels(wf_discovery_t *d, wf_str_t path, char *out, size_t outlen)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&d->mu);
+    for (dst_entry_t *e = d->entries; e != NULL; e = e->next) {
+        if (strlen(e->path) == path.len && memcmp(e->path, path.ptr, path.len) == 0) {
+            n = (size_t)snprintf(out, outlen, "%s", e->labels);
+            if (n >= outlen)
+                n = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (n == 0 && outlen > 0)
+        out[0] = '\0';
+    return n;
 }
 
 wf_dst_result_t wf_discovery_pick_path(wf_discovery_t *d, wf_str_t path, uint32_t worker,

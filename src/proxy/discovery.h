@@ -50,6 +50,13 @@ int wf_discovery_new(wf_discovery_t **out, const wf_proxy_config_t *cfg, char *e
 int wf_discovery_start(wf_discovery_t *d, wf_loop_t **loops, uint32_t nloops);
 void wf_discovery_free(wf_discovery_t *d);
 
+/* Longest rendered dst_* label list of a destination. */
+#define WF_DST_LABELS_MAX 192
+
+/* The destination's dst_* metric labels (dst_namespace="...",
+ * dst_service="..."), rendered into out; 0 when none are known. */
+size_t wf_discovery_labels(wf_discovery_t *d, wf_str_t path, char *out, size_t outlen);
+
 /* Longest destination path asked for ("name.ns.svc.cluster.local:port"). */
 #define WF_DST_PATH_MAX 255
 

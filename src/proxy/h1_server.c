@@ -72,9 +72,9 @@ struct wf_h1s {
     uint16_t m_auth_len;
     char m_auth[256];
     size_t labels_len;
-    char labels[512]; /* the current request's metric labels */
+    char labels[1024]; /* the current request's metric labels */
     size_t conn_labels_len;
-    char conn_labels[320]; /* the labels every request of this connection shares */
+    char conn_labels[640]; /* the labels every request of this connection shares */
     wf_defer_t free_defer; /* frees h after any wake already queued for it */
 };
 

@@ -48,7 +48,7 @@ struct h2s_stream {
     bool fwd_wait;          /* waits for discovery (ingress mode) */
     size_t unacked;         /* received bytes whose window is not returned yet */
     size_t labels_len;
-    char labels[512];
+    char labels[1024];
     wf_defer_t free_defer; /* queued behind any pending wake */
 };
 
@@ -69,7 +69,7 @@ struct wf_h2s {
     int32_t max_client_stream; /* highest stream id the client opened */
     uint32_t bombs;      /* header lists over the limit on this connection */
     size_t conn_labels_len;
-    char conn_labels[320]; /* metric labels every stream of this connection shares */
+    char conn_labels[640]; /* metric labels every stream of this connection shares */
     wf_defer_t free_defer;
 };
 

@@ -55,6 +55,9 @@ size_t wf_http_metrics_conn_labels(const wf_http_labels_t *l, char *out, size_t 
     if (n > 0 && l->server_id.len > 0 && (size_t)n < outlen)
         n += snprintf(out + n, outlen - (size_t)n, ",server_id=\"%.*s\"", (int)l->server_id.len,
                       l->server_id.ptr);
+    if (n > 0 && l->dst_labels.len > 0 && (size_t)n < outlen)
+        n += snprintf(out + n, outlen - (size_t)n, ",%.*s", (int)l->dst_labels.len,
+                      l->dst_labels.ptr);
     if (n > 0 && l->srv_name != NULL && (size_t)n < outlen)
         n += snprintf(out + n, outlen - (size_t)n,
                       ",srv_group=\"\",srv_kind=\"default\",srv_name=\"%s\",srv_port=\"%u\"",

@@ -23,6 +23,7 @@ typedef struct wf_http_labels {
     const char *no_tls_reason;
     wf_str_t client_id;   /* tls="true" inbound: the peer's identity (may be empty) */
     wf_str_t server_id;   /* tls="true" outbound: the identity the endpoint proves */
+    wf_str_t dst_labels;  /* outbound: dst_namespace="..",dst_service=".." (rendered) */
     const char *srv_name; /* inbound only */
 } wf_http_labels_t;
 
@@ -31,7 +32,7 @@ typedef struct wf_http_labels {
 size_t wf_http_metrics_conn_labels(const wf_http_labels_t *l, char *out, size_t outlen);
 
 /* Counts a request; writes its full label set (direction, authority and
- * the connection's labels) into `out` (≥ 512 bytes) for its response. */
+ * the connection's labels) into `out` (≥ 1024 bytes) for its response. */
 size_t wf_http_metrics_request(wf_metrics_shard_t *shard, const char *direction,
                                wf_str_t authority, wf_str_t conn_labels, char *out, size_t outlen,
                                uint64_t now_ms);

@@ -168,6 +168,8 @@ assert_eq "$(app_field "$MARK" version)" "1.1" "the app got HTTP/1.1"
 assert_eq "$(app_header "$MARK" l5d-orig-proto)" "<none>" "l5d-orig-proto does not reach the app"
 assert_ge "$(metric a request_total "direction=\"outbound\",tls=\"true\",server_id=\"$B_ID\"")" 1 \
   "a's outbound request metrics say tls=\"true\" and server_id"
+assert_ge "$(metric a response_total 'direction="outbound",dst_namespace="demo",dst_service="web"')" 1 \
+  "a's outbound metrics carry the Service's dst_namespace and dst_service"
 head -c 70000 /dev/urandom >"$T/body.bin"
 out=$(in_pod a curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -H "Transfer-Encoding: chunked" \
   --data-binary @"$T/body.bin" "http://10.43.0.10/chunked-$MARK") || true
