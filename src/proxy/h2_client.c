@@ -327,8 +327,21 @@ static void h2c_close(wf_h2c_t *c, int err)
     c->state = H2C_CLOSED;
     /* A refused, reset or timed-out connection to a meshed endpoint: the
      * balancer avoids it for a moment (a clean close, e.g. idle, is fine). */
-    if (err != 0 && c->mesh)
+    if (err != 0 && c->mesh) {
         wf_balance_fail(w, c->ep);
+        /* A TLS failure towards a meshed endpoint is news: most often its
+         * proxy could not prove the identity discovery gave. */
+        const char *why = c->end.io != NULL && wf_tls_io_is(c->end.io)
+                              ? wf_tls_io_reason(c->end.io)
+                              : NULL;
+        if (why != NULL) {
+            char dst[WF_ADDR_STRLEN];
+            wf_addr_format(&c->target, dst, sizeof(dst));
+            wf_log_warn("%s: mTLS to %s (expecting %s) failed: %s", c->dir->name, dst,
+                        c->server_id, why);
+            wf_tcp_metrics_error(w->metrics, c->dir->name, "tls_handshake_failed", w->loop.now);
+        }
+    }
     for (wf_h2c_t **p = &w->h2_conns; *p != NULL; p = &(*p)->next) {
         if (*p == c) {
             *p = c->next;

@@ -18,6 +18,7 @@ pod_add cp
 pod_add a
 pod_add b
 pod_add b2
+pod_add x
 pod_add i
 cd "$T" || exit 1
 chmod 755 "$T"
@@ -29,7 +30,7 @@ A_ID=client.demo.$SUFFIX
 B_ID=web.demo.$SUFFIX
 I_ID=ingress.demo.$SUFFIX
 mkdir -p tokens
-for p in a b b2 i; do
+for p in a b b2 x i; do
   mkdir -p "pod-$p"
   tok=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
   printf '%s' "$tok" >"pod-$p/token"
@@ -38,6 +39,7 @@ for p in a b b2 i; do
   [ $p = b ] && id=$B_ID
   [ $p = b2 ] && id=$B_ID
   [ $p = i ] && id=$I_ID
+  [ $p = x ] && id=impostor.demo.$SUFFIX
   echo "$id" >"tokens/$(printf '%s' "$tok" | sha256sum | cut -d' ' -f1)"
 done
 
@@ -106,6 +108,8 @@ mesh_env b2 "$B_ID"
 B2_ENV=("${MESH_ENV[@]}")
 mesh_env a "$A_ID"
 A_ENV=("${MESH_ENV[@]}")
+mesh_env x "impostor.demo.$SUFFIX"
+X_ENV=("${MESH_ENV[@]}")
 mesh_env i "$I_ID"
 I_ENV=("${MESH_ENV[@]}" "WEFT_PROXY_INGRESS_MODE=true")
 start_bg b "$PY" "$WT_LIB_DIR/helpers/h1peer.py" serve --port 8080 --log "$T/app.jsonl"
@@ -286,6 +290,29 @@ nb2=$(( $(metric b2 request_total 'direction="inbound"') - before_b2 ))
 log "200 requests: fast endpoint $nb, slow endpoint $nb2"
 assert_eq "$((nb + nb2))" 200 "all 200 requests answered by the two endpoints"
 assert_le "$nb2" 20 "the 10x slower endpoint gets at most 10 % of the requests"
+
+# ---- an endpoint that cannot prove the identity discovery gave ---------------------------
+# x holds a real mesh certificate, but for "impostor"; the store says its
+# pod runs as "web", so a expects web's identity there and must refuse it.
+start_bg x "$PY" "$WT_LIB_DIR/helpers/h1peer.py" serve --port 8080 --log "$T/impostor.jsonl"
+wait_listen x 8080
+pod_mesh x "${X_ENV[@]}"
+put pods demo fake-0 <<EOF2
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"fake-0","namespace":"demo",
+ "labels":{"app":"fake","linkerd.io/control-plane-ns":"linkerd"}},
+ "spec":{"serviceAccountName":"web","containers":[{"name":"app","ports":[{"containerPort":8080}]}]},
+ "status":{"phase":"Running","podIP":"${POD_IP[x]}","podIPs":[{"ip":"${POD_IP[x]}"}],
+  "conditions":[{"type":"Ready","status":"True"}]}}
+EOF2
+service fake 10.43.0.40 80 8080
+slice fake 8080 fake-0 "${POD_IP[x]}"
+out=$(in_pod a curl -sS --max-time 5 -D - -o /dev/null "http://10.43.0.40/impostor-$MARK" 2>&1) || true
+assert_contains "$out" "502" "an endpoint proving another identity is refused (502)"
+assert_contains "$out" "l5d-proxy-error" "... with l5d-proxy-error"
+[ ! -s "$T/impostor.jsonl" ] || fail "the impostor's app received a request"
+_ok "the impostor's app never saw the request"
+assert_contains "$(cat "${PROXY_LOG[a]}")" "expecting $B_ID" "a's proxy logs the identity it expected"
+assert_ge "$(metric a outbound_tcp_errors_total 'error="tls_handshake_failed"')" 1 "... and counts the refusal"
 
 # ---- a Service without endpoints fails fast --------------------------------------------------
 in_pod a curl -sS --max-time 5 -o /dev/null "http://10.43.0.30/" 2>/dev/null && fail "empty Service answered"
