@@ -4,6 +4,7 @@
 #include "ctl.h"
 
 #include "core/time.h"
+#include "k8s/object.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -177,4 +178,9 @@ int wf_ctl_usage_error(const char *sub, const char *fmt, ...)
     fprintf(stderr, "\nRun 'weft-controller %s --help' for usage.\n", sub);
     va_end(ap);
     return WF_CTL_EXIT_USAGE;
+}
+
+bool wf_ctl_dns_name(const char *s)
+{
+    return strlen(s) <= 200 && wf_k8s_name_valid(s);
 }

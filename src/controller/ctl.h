@@ -29,6 +29,10 @@
 int wf_ctl_usage_error(const char *sub, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* True for a DNS name as the flags take them (trust domain, namespaces,
+ * identities): labels of [a-z0-9-] separated by single dots, ≤ 200 bytes. */
+bool wf_ctl_dns_name(const char *s);
+
 /* Exit codes: 0 after a graceful shutdown, 1 when start-up fails (bad
  * files, a port in use), 2 for a usage error. */
 enum { WF_CTL_EXIT_OK = 0, WF_CTL_EXIT_FAIL = 1, WF_CTL_EXIT_USAGE = 2 };

@@ -756,12 +756,6 @@ enum {
 
 #define usage_error(...) wf_ctl_usage_error("destination", __VA_ARGS__)
 
-/* A DNS name: labels of [a-z0-9-] separated by single dots. */
-static bool is_dns_name(const char *s)
-{
-    return strlen(s) <= 200 && wf_k8s_name_valid(s);
-}
-
 static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, dst_cfg_t *cfg)
 {
     static const struct option opts[] = {
@@ -804,7 +798,7 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, dst_cfg_t *c
             size_t n = strlen(optarg);
             if (n > 0 && optarg[n - 1] == '.')
                 optarg[n - 1] = '\0'; /* "cluster.local." is the same domain */
-            if (!is_dns_name(optarg))
+            if (!wf_ctl_dns_name(optarg))
                 return usage_error("domain \"%s\" is not a DNS name", optarg);
             if (c == OPT_CLUSTER_DOMAIN)
                 cfg->cluster_domain = optarg;
@@ -813,7 +807,7 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, dst_cfg_t *c
             break;
         }
         case OPT_CP_NS:
-            if (!is_dns_name(optarg) || strchr(optarg, '.') != NULL)
+            if (!wf_ctl_dns_name(optarg) || strchr(optarg, '.') != NULL)
                 return usage_error("--control-plane-ns: \"%s\" is not a DNS-1123 label", optarg);
             cfg->cp_ns = optarg;
             break;

@@ -40,7 +40,6 @@
 #include "core/time.h"
 #include "grpc/grpc.h"
 #include "identity.pb-c.h"
-#include "k8s/object.h"
 #include "tls/cert.h"
 #include "tls/tls_ctx.h"
 #include "tls/tls_io.h"
@@ -558,12 +557,6 @@ enum {
 
 #define usage_error(...) wf_ctl_usage_error("identity", __VA_ARGS__)
 
-/* A DNS name: labels of [a-z0-9-] separated by single dots. */
-static bool is_dns_name(const char *s)
-{
-    return strlen(s) <= 200 && wf_k8s_name_valid(s);
-}
-
 static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, identity_cfg_t *cfg)
 {
     static const struct option opts[] = {
@@ -620,7 +613,7 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, identity_cfg
             cfg->token_audience = optarg;
             break;
         case OPT_IDENTITY_NAME:
-            if (!is_dns_name(optarg))
+            if (!wf_ctl_dns_name(optarg))
                 return usage_error("--identity-name: \"%s\" is not a DNS name%s", optarg, "");
             cfg->identity_name = optarg;
             break;
@@ -630,12 +623,12 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, identity_cfg
                                    "");
             break;
         case OPT_TRUST_DOMAIN:
-            if (!is_dns_name(optarg))
+            if (!wf_ctl_dns_name(optarg))
                 return usage_error("--trust-domain: \"%s\" is not a DNS name%s", optarg, "");
             cfg->trust_domain = optarg;
             break;
         case OPT_CP_NS:
-            if (!is_dns_name(optarg) || strchr(optarg, '.') != NULL)
+            if (!wf_ctl_dns_name(optarg) || strchr(optarg, '.') != NULL)
                 return usage_error("--control-plane-ns: \"%s\" is not a DNS-1123 label%s", optarg,
                                    "");
             cfg->cp_ns = optarg;
