@@ -1,11 +1,20 @@
 /*
  * balance.c — see balance.h.
  *
- * Peak EWMA: a sample above the average replaces it at once (a slowing
- * endpoint is noticed on the first slow answer), one below decays it with
+ * Peak EWMA: an endpoint's answers slower than its average replace it at
+ * once (a slowing endpoint is noticed at once), faster ones decay it with
  * a time constant, so an endpoint that was slow earns traffic back
  * gradually. Cost = average × (in flight + 1): a fast endpoint already
  * busy with many requests loses to an idle slightly slower one.
+ *
+ * "At once" means on the second slow answer in a row, not the first: one
+ * answer delayed by a scheduling hiccup (every p99 on a busy node) would
+ * otherwise exile an endpoint for the decay time, since an endpoint that
+ * loses every comparison gets no answers to correct the average — with
+ * three equal endpoints and sub-millisecond answers, that alone skewed
+ * the spread to 2 / 784 / 1614. A slow endpoint answers slowly each time,
+ * and is noticed one request later. A request left unanswered (hung
+ * endpoint) raises it at once: that is no hiccup.
  */
 #include "balance.h"
 
@@ -17,8 +26,11 @@
 #include <stdlib.h>
 
 #define TAU_MS 10000.0       /* EWMA decay time constant (Linkerd: 10 s) */
-#define DEFAULT_MS 1.0       /* assumed latency before the first sample */
-#define QUARANTINE_MS 1000   /* after a connection failure */
+/* Latencies below this count as equal (in-flight requests decide): on a
+ * busy node sub-millisecond differences are noise, not endpoint speed. */
+#define DEFAULT_MS 2.0
+#define REST_MS 1000         /* after a connection failure, doubling while they go on */
+#define REST_MAX_MS 8000
 #define MAX_EPS 4096         /* per worker */
 
 wf_ep_stats_t *wf_balance_ep(wf_worker_t *w, const wf_dst_pick_t *pick)
@@ -72,8 +84,16 @@ void wf_balance_observe(wf_worker_t *w, wf_ep_stats_t *e, double latency_ms)
     if (e == NULL || latency_ms < 0)
         return;
     uint64_t now = w->loop.now;
-    if (e->ewma_ms <= 0 || latency_ms > e->ewma_ms) {
-        e->ewma_ms = latency_ms;
+    if (e->ewma_ms <= 0) {
+        /* A first answer is no more trusted than others (it often pays for
+         * cold connections behind the endpoint's proxy). */
+        e->ewma_ms = DEFAULT_MS;
+        e->ewma_at_ms = now;
+    }
+    double confirmed = latency_ms < e->last_ms ? latency_ms : e->last_ms;
+    e->last_ms = latency_ms;
+    if (confirmed > e->ewma_ms) {
+        e->ewma_ms = confirmed;
     } else {
         double decay = exp(-(double)(now - e->ewma_at_ms) / TAU_MS);
         e->ewma_ms = e->ewma_ms * decay + latency_ms * (1.0 - decay);
@@ -81,10 +101,39 @@ void wf_balance_observe(wf_worker_t *w, wf_ep_stats_t *e, double latency_ms)
     e->ewma_at_ms = now;
 }
 
+void wf_balance_unanswered(wf_worker_t *w, wf_ep_stats_t *e, double elapsed_ms)
+{
+    /* No answer after elapsed_ms says the latency is at least that: a
+     * hung endpoint's first abandoned request lifts its average at once
+     * (peak), where a sample it never sends could not. */
+    if (e != NULL && elapsed_ms > e->ewma_ms) {
+        e->ewma_ms = elapsed_ms;
+        e->ewma_at_ms = w->loop.now;
+    }
+}
+
 void wf_balance_fail(wf_worker_t *w, wf_ep_stats_t *e)
 {
+    if (e == NULL)
+        return;
+    /* 1 s, 2 s, 4 s, 8 s...: a dead endpoint costs one failed connect
+     * (and a re-send elsewhere) every few seconds, not one per request. */
+    uint32_t shift = e->fails < 3 ? e->fails : 3;
+    e->fail_until_ms = w->loop.now + WF_MIN((uint64_t)REST_MS << shift, (uint64_t)REST_MAX_MS);
+    if (e->fails < UINT8_MAX)
+        e->fails++;
+}
+
+void wf_balance_ok(wf_ep_stats_t *e)
+{
     if (e != NULL)
-        e->fail_until_ms = w->loop.now + QUARANTINE_MS;
+        e->fails = 0;
+}
+
+bool wf_balance_resting(wf_worker_t *w, const wf_dst_pick_t *p)
+{
+    wf_ep_stats_t *e = wf_balance_ep(w, p);
+    return e != NULL && w->loop.now < e->fail_until_ms;
 }
 
 void wf_balance_free(wf_worker_t *w)

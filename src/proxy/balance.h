@@ -2,7 +2,7 @@
  * balance.h — per-request load balancing between a meshed Service's
  * endpoints: power of two choices over peak-EWMA latency weighted by the
  * requests in flight (Linkerd's balancer, Mitzenmacher's P2C), with a
- * short quarantine for an endpoint whose connection just failed.
+ * rest (1 s, doubling to 8 s) for an endpoint whose connections fail.
  *
  * Each worker keeps its own view (STYLE.md "sharing nothing"): the
  * latency it saw from each endpoint and what it has in flight there, kept
@@ -24,8 +24,10 @@ typedef struct wf_ep_stats {
     uint16_t app_port;
     double ewma_ms;        /* peak-EWMA of time to response head; 0: no sample yet */
     uint64_t ewma_at_ms;   /* loop time of the last update */
+    double last_ms;        /* the previous sample (a peak needs two in a row) */
     uint32_t inflight;     /* streams open towards it */
-    uint64_t fail_until_ms; /* quarantined until (loop time) */
+    uint64_t fail_until_ms; /* resting until (loop time): not chosen while another can be */
+    uint8_t fails;          /* connection failures in a row */
 } wf_ep_stats_t;
 
 /* The worker's stats for pick's endpoint, created on first use (NULL when
@@ -36,8 +38,14 @@ const wf_dst_pick_t *wf_balance_choose(wf_worker_t *w, const wf_dst_pick_t *a,
                                        const wf_dst_pick_t *b);
 /* A response head arrived latency_ms after the request. */
 void wf_balance_observe(wf_worker_t *w, wf_ep_stats_t *e, double latency_ms);
+/* A request ended (abandoned, reset) with no response after elapsed_ms. */
+void wf_balance_unanswered(wf_worker_t *w, wf_ep_stats_t *e, double elapsed_ms);
 /* Its connection failed (refused, reset, timed out): avoid it a moment. */
 void wf_balance_fail(wf_worker_t *w, wf_ep_stats_t *e);
+/* A connection to it was established: failures in a row start again. */
+void wf_balance_ok(wf_ep_stats_t *e);
+/* Whether pick's endpoint is resting after failures. */
+bool wf_balance_resting(wf_worker_t *w, const wf_dst_pick_t *p);
 void wf_balance_free(wf_worker_t *w);
 
 #endif

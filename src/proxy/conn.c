@@ -35,6 +35,9 @@
 static void server_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events);
 static void conn_connect(wf_pconn_t *c);
 static void conn_begin(wf_pconn_t *c);
+static void conn_unavailable(wf_pconn_t *c);
+static bool conn_mesh_retry(wf_pconn_t *c, int err);
+static wf_dst_result_t outbound_pick(wf_worker_t *w, wf_str_t path, wf_dst_pick_t *best);
 
 static wf_loop_t *conn_loop(wf_pconn_t *c)
 {
@@ -348,6 +351,14 @@ static void conn_relay_start(wf_pconn_t *c)
             .server_id = {c->server_id, c->server_id_len},
         };
         wf_tcp_metrics_open(c->worker->metrics, &c->server.metrics, &l);
+        /* Opaque traffic is balanced per connection: an open tunnel is
+         * what the endpoint has "in flight". */
+        wf_dst_pick_t p = {.addr = c->target, .app_port = c->mesh_app_port};
+        c->ep = wf_balance_ep(c->worker, &p);
+        if (c->ep != NULL) {
+            c->ep->inflight++;
+            wf_balance_ok(c->ep);
+        }
     } else {
         wf_upstream_metrics_open(c->worker, c->side, &c->server, &c->target);
     }
@@ -364,7 +375,8 @@ static void server_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
         if (err == WF_EAGAIN)
             return;
         if (err != 0) {
-            conn_close(c, err);
+            if (!conn_mesh_retry(c, err))
+                conn_close(c, err);
             return;
         }
         conn_relay_start(c);
@@ -385,14 +397,8 @@ static void timer_cb(wf_loop_t *loop, wf_timer_t *t)
         conn_detected(c, WF_PROTO_OPAQUE);
         break;
     case PC_DISCOVER:
-        /* No answer in time (the control plane is away and this target was
-         * never resolved): forward to where the app meant to go. */
-        wf_log_info("outbound: no discovery answer in %llums; forwarding to the original "
-                    "destination",
-                    (unsigned long long)c->side->detect_timeout_ms);
-        conn_begin(c);
-        if (c->state == PC_DETECT)
-            conn_detect(c);
+        /* No answer in time (discovery's own failfast wakes it sooner). */
+        conn_unavailable(c);
         break;
     case PC_TRANSPORT:
         wf_tcp_metrics_error(c->worker->metrics, c->side->name, "transport_header", loop->now);
@@ -407,7 +413,8 @@ static void timer_cb(wf_loop_t *loop, wf_timer_t *t)
         break;
     case PC_CONNECT:
         wf_tcp_metrics_error(c->worker->metrics, c->side->name, "connect_timeout", loop->now);
-        conn_close(c, WF_ETIMEDOUT);
+        if (!conn_mesh_retry(c, WF_ETIMEDOUT))
+            conn_close(c, WF_ETIMEDOUT);
         break;
     case PC_RELAY: {
         uint64_t idle = c->worker->proxy->cfg.tcp_idle_timeout_ms;
@@ -482,12 +489,28 @@ static bool conn_mesh_set(wf_pconn_t *c, const wf_dst_pick_t *pick, bool opaque)
     return true;
 }
 
+/* Outbound, a target discovery could not resolve (the destination service
+ * is away): the connection is refused, said and counted. */
+static void conn_unavailable(wf_pconn_t *c)
+{
+    char dst[WF_ADDR_STRLEN];
+    wf_addr_format(&c->orig_dst, dst, sizeof(dst));
+    wf_log_info("outbound: %s: the destination service is unavailable and this target was "
+                "never resolved; connection refused",
+                dst);
+    wf_tcp_metrics_error(c->worker->metrics, c->side->name, "destination_unavailable",
+                         c->worker->loop.now);
+    conn_close(c, WF_ECLOSED);
+}
+
 /* Outbound with discovery: where does this connection go? */
 static void conn_discover(wf_pconn_t *c)
 {
     wf_worker_t *w = c->worker;
     wf_dst_pick_t pick;
-    switch (wf_discovery_pick(w->proxy->discovery, &c->orig_dst, w->id, &pick)) {
+    char path[WF_ADDR_STRLEN];
+    size_t plen = wf_addr_format(&c->orig_dst, path, sizeof(path));
+    switch (outbound_pick(w, (wf_str_t){path, plen}, &pick)) {
     case WF_DST_PENDING:
         if (c->state != PC_DISCOVER) {
             c->state = PC_DISCOVER;
@@ -512,6 +535,15 @@ static void conn_discover(wf_pconn_t *c)
             return;
         }
         break;
+    case WF_DST_UNAVAILABLE:
+        /* Never resolved and the destination service is away: opaque
+         * traffic cannot be told apart from a meshed pod's, so it is
+         * refused; HTTP gets its 503 per request after detection. */
+        if (wf_portset_has(c->side->opaque_ports, wf_addr_port(&c->orig_dst))) {
+            conn_unavailable(c);
+            return;
+        }
+        break;
     case WF_DST_FORWARD:
         break;
     }
@@ -532,6 +564,33 @@ void wf_pconn_discovered(wf_pconn_t *c)
         wf_h2s_discovered(c);
 }
 
+/* An mTLS tunnel's TCP connect failed (refused, timed out): nothing
+ * reached that endpoint, so it rests and the connection goes to another
+ * one the balancer chooses, up to three endpoints in all. The transport
+ * header conn_mesh_wrap queued is all the relay holds yet. */
+static bool conn_mesh_retry(wf_pconn_t *c, int err)
+{
+    wf_worker_t *w = c->worker;
+    if (!c->mesh || c->side->dir != WF_DIR_OUTBOUND)
+        return false;
+    wf_dst_pick_t failed = {.addr = c->target, .app_port = c->mesh_app_port};
+    wf_balance_fail(w, wf_balance_ep(w, &failed));
+    if (++c->connect_attempts >= 3 || w->proxy->discovery == NULL)
+        return false;
+    char path[WF_ADDR_STRLEN];
+    size_t plen = wf_addr_format(&c->orig_dst, path, sizeof(path));
+    wf_dst_pick_t pick;
+    if (outbound_pick(w, (wf_str_t){path, plen}, &pick) != WF_DST_MESHED)
+        return false;
+    wf_end_close(&c->server, &w->loop, w->metrics, err, false);
+    wf_flow_t *f = &c->relay.ab;
+    wf_buf_consume(&f->buf, &w->pool, wf_buf_len(&f->buf));
+    if (!conn_mesh_set(c, &pick, c->mesh_opaque))
+        return false;
+    conn_connect(c);
+    return true;
+}
+
 static void conn_connect(wf_pconn_t *c)
 {
     c->state = PC_CONNECT;
@@ -544,9 +603,14 @@ static void conn_connect(wf_pconn_t *c)
         /* Detected as not HTTP (or silent): tunnel it whole to a meshed
          * endpoint, telling the peer not to detect again. */
         wf_dst_pick_t pick;
-        if (c->worker->proxy->discovery != NULL &&
-            wf_discovery_pick(c->worker->proxy->discovery, &c->orig_dst, c->worker->id, &pick) ==
-                WF_DST_MESHED)
+        wf_dst_result_t r = WF_DST_FORWARD;
+        if (c->worker->proxy->discovery != NULL)
+            r = wf_discovery_pick(c->worker->proxy->discovery, &c->orig_dst, c->worker->id, &pick);
+        if (r == WF_DST_UNAVAILABLE) {
+            conn_unavailable(c);
+            return;
+        }
+        if (r == WF_DST_MESHED)
             conn_mesh_set(c, &pick, true);
     }
     int fd;
@@ -589,6 +653,9 @@ void wf_pconn_close(wf_pconn_t *c, int err)
         (c->detect_bytes > 0 || c->state == PC_TLS))
         conn_open_client_metrics(c);
     c->state = PC_CLOSED;
+    if (c->ep != NULL && c->ep->inflight > 0)
+        c->ep->inflight--;
+    c->ep = NULL;
     wf_timer_stop(&w->loop, &c->timer);
     wf_end_close(&c->client, &w->loop, w->metrics, err, err != 0);
     wf_end_close(&c->server, &w->loop, w->metrics, err, err != 0);
@@ -753,6 +820,48 @@ static bool orig_proto_h1(wf_exchange_t *x)
     return true;
 }
 
+/* Outbound: where discovery is asked about x — in ingress mode the
+ * l5d-dst-override header (none: not routed; NULL path), else the address
+ * the client sent it to, formatted into buf. */
+static wf_str_t route_path(wf_worker_t *w, const wf_exchange_t *x, char *buf, size_t len)
+{
+    if (x->req.upgrade.len != 0 || x->req.method_id == WF_H1_M_CONNECT)
+        return WF_STR_NULL; /* a byte relay follows: not balanced per request */
+    if (!w->proxy->cfg.ingress_mode)
+        return (wf_str_t){buf, wf_addr_format(&x->dst, buf, len)};
+    /* Ingress: l5d-dst-override names the Service (FQDN:port); without
+     * it the request goes where it was sent, unmeshed. */
+    const wf_hfield_t *o = wf_http_head_find(&x->req, WF_STR(WF_L5D_DST_OVERRIDE));
+    if (o == NULL)
+        return WF_STR_NULL;
+    if (!dst_override_ok(o->value)) {
+        wf_log_info("outbound: ignoring a malformed %s header", WF_L5D_DST_OVERRIDE);
+        return WF_STR_NULL;
+    }
+    return o->value;
+}
+
+/* Discovery's answer for path and, when meshed, the endpoint to use: the
+ * better of two at random (P2C), drawn again a couple of times while the
+ * better one is resting after failures (with one endpoint of three down,
+ * a draw has both healthy ones or one of them 2 times in 3... and three
+ * draws miss them 1 time in 27, when it is simply tried). */
+static wf_dst_result_t outbound_pick(wf_worker_t *w, wf_str_t path, wf_dst_pick_t *best)
+{
+    wf_discovery_t *d = w->proxy->discovery;
+    wf_dst_pick_t two[2];
+    wf_dst_result_t r = WF_DST_FORWARD;
+    for (int draw = 0; draw < 3; draw++) {
+        r = wf_discovery_pick2(d, path, w->id, &two[0], &two[1]);
+        if (r != WF_DST_MESHED)
+            return r;
+        *best = *wf_balance_choose(w, &two[0], &two[1]);
+        if (!wf_balance_resting(w, best))
+            break;
+    }
+    return r;
+}
+
 int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target)
 {
     wf_worker_t *w = c->worker;
@@ -764,42 +873,41 @@ int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target)
         return wf_h1c_forward(w, c->side, x, target);
     }
     *target = c->orig_dst;
-    wf_dst_pick_t pick, other;
+    x->dst = c->orig_dst;
+    wf_dst_pick_t pick;
     wf_dst_result_t r = WF_DST_FORWARD;
-    wf_discovery_t *d = w->proxy->discovery;
-    if (d != NULL && x->req.upgrade.len == 0 && x->req.method_id != WF_H1_M_CONNECT) {
-        if (w->proxy->cfg.ingress_mode) {
-            /* Ingress: l5d-dst-override names the Service (FQDN:port);
-             * without it the request goes where it was sent, unmeshed. */
-            const wf_hfield_t *o = wf_http_head_find(&x->req, WF_STR(WF_L5D_DST_OVERRIDE));
-            if (o != NULL && !dst_override_ok(o->value)) {
-                wf_log_info("outbound: ignoring a malformed %s header", WF_L5D_DST_OVERRIDE);
-                o = NULL;
-            }
-            if (o != NULL)
-                r = wf_discovery_pick2(d, o->value, w->id, &pick, &other);
-        } else {
-            if (c->dst_path_len == 0)
-                c->dst_path_len =
-                    (uint8_t)wf_addr_format(&c->orig_dst, c->dst_path, sizeof(c->dst_path));
-            r = wf_discovery_pick2(d, (wf_str_t){c->dst_path, c->dst_path_len}, w->id, &pick,
-                                   &other);
-        }
+    if (w->proxy->discovery != NULL) {
+        char buf[WF_ADDR_STRLEN];
+        wf_str_t path = route_path(w, x, buf, sizeof(buf));
+        if (path.len > 0)
+            r = outbound_pick(w, path, &pick);
     }
     if (r == WF_DST_PENDING)
         return WF_EAGAIN; /* retried when discovery answers (wf_pconn_discovered) */
     if (r == WF_DST_NO_ENDPOINTS)
         return WF_ENOTFOUND;
+    if (r == WF_DST_UNAVAILABLE)
+        return WF_EUNAVAILABLE;
     if (r == WF_DST_MESHED && wf_worker_tls_client(w) != NULL) {
         /* Per request: HTTP/1 travels as HTTP/2 between proxies, on one
          * multiplexed mTLS connection per endpoint; the peer restores it. */
         if (!h2 && wf_http_head_set(&x->req, WF_STR(WF_L5D_ORIG_PROTO), WF_STR("HTTP/1.1")) != 0)
             return WF_ENOMEM;
-        const wf_dst_pick_t *best = wf_balance_choose(w, &pick, &other);
-        *target = best->addr;
-        return wf_h2c_forward_mesh(w, c->side, x, best);
+        *target = pick.addr;
+        return wf_h2c_forward_mesh(w, c->side, x, &pick);
     }
     return h2 ? wf_h2c_forward(w, c->side, x, target) : wf_h1c_forward(w, c->side, x, target);
+}
+
+int wf_pconn_resend(wf_worker_t *w, const wf_side_t *side, wf_exchange_t *x)
+{
+    char buf[WF_ADDR_STRLEN];
+    wf_str_t path = route_path(w, x, buf, sizeof(buf));
+    wf_dst_pick_t pick;
+    if (path.len == 0 || w->proxy->discovery == NULL || wf_worker_tls_client(w) == NULL ||
+        outbound_pick(w, path, &pick) != WF_DST_MESHED)
+        return WF_ENOTFOUND; /* it was meshed a moment ago; no longer */
+    return wf_h2c_forward_mesh(w, side, x, &pick);
 }
 
 void wf_pconn_cancel_upstream(wf_worker_t *w, wf_exchange_t *x, uint32_t h2_code)

@@ -53,9 +53,9 @@ struct wf_pconn {
     bool mesh_opaque;
     uint16_t mesh_app_port;
     uint8_t server_id_len;
+    uint8_t connect_attempts; /* outbound mesh tunnel: endpoints tried */
+    struct wf_ep_stats *ep;   /* outbound mesh tunnel: its endpoint's balancer stats, counted open */
     char server_id[WF_TLS_ID_MAX + 1]; /* outbound mesh: the identity the peer proved */
-    uint8_t dst_path_len;              /* orig_dst as discovery's "ip:port", made once */
-    char dst_path[WF_ADDR_STRLEN];
     uint8_t client_id_len;
     char client_id[WF_TLS_ID_MAX + 1]; /* inbound mTLS: the client's identity, or "" */
 };
@@ -91,6 +91,11 @@ int wf_pconn_request_headers(const wf_pconn_t *c, wf_http_head_t *req);
  * answered yet, call again from wf_h1s/h2s_discovered; WF_ENOTFOUND: the
  * Service has no ready endpoints. */
 int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target);
+/* Outbound, meshed: sends x again, to an endpoint the balancer chooses
+ * now, after an attempt that failed before any answer (h2_client.c decides
+ * when that is safe). Not 0: it could not go (the Service is no longer
+ * meshed, has no endpoints, or the connection failed at once). */
+int wf_pconn_resend(wf_worker_t *w, const wf_side_t *side, wf_exchange_t *x);
 /* Cancels x's upstream side, whichever codec holds it. */
 void wf_pconn_cancel_upstream(wf_worker_t *w, wf_exchange_t *x, uint32_t h2_code);
 

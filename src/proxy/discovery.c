@@ -17,12 +17,17 @@
 #include <stdlib.h>
 
 #define GET_PATH "/weft.destination.Destination/Get"
-#define TICK_MS 1000
+#define TICK_MS 500
 #define IDLE_EVICT_MS 60000
-#define BACKOFF_MAX_MS 30000
+/* Reconnects: 250 ms doubling to 2 s, each jittered down by up to a half
+ * (a restarted controller is not met by every proxy in the same tick). A
+ * low cap: one attempt per proxy every 1-2 s is cheap for the controller,
+ * and updates resume within about 3 s of its return. */
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 2000
 #define MAX_ENDPOINTS 4096
-/* How long a first answer may take before askers give up waiting and go
- * to the original destination (the control plane may be away). */
+/* How long a first answer may take before askers give up waiting (the
+ * control plane may be away): they fail then (WF_DST_UNAVAILABLE). */
 #define PENDING_MAX_MS 3000
 
 typedef struct dst_ep {
@@ -44,6 +49,7 @@ typedef struct dst_entry {
     uint64_t last_used_ms;  /* CLOCK_MONOTONIC */
     uint64_t created_ms;
     wf_grpc_ccall_t *call;  /* discovery thread only */
+    bool fresh_stream;      /* its next answer replaces the set (a stream (re)started) */
     struct wf_discovery *owner;
     char labels[WF_DST_LABELS_MAX]; /* dst_* labels of the set, rendered */
 } dst_entry_t;
@@ -57,6 +63,7 @@ struct wf_discovery {
     wf_timer_t tick;
     wf_grpc_channel_t *ch;
     uint64_t backoff_ms, next_connect_ms;
+    bool away; /* the last attempt to reach the service failed (guarded by mu) */
     wf_loop_t **wake; /* borrowed: workers' loops */
     uint32_t nwake;
 
@@ -205,6 +212,8 @@ static void on_update(wf_grpc_ccall_t *cc, const ProtobufCMessage *msg)
     pthread_mutex_lock(&d->mu);
     switch (u->update_case) {
     case WEFT__DESTINATION__UPDATE__UPDATE_ADD:
+        if (e->fresh_stream)
+            e->neps = 0; /* the stream's first answer is the whole set */
         apply_add(e, u->add);
         break;
     case WEFT__DESTINATION__UPDATE__UPDATE_REMOVE:
@@ -218,6 +227,8 @@ static void on_update(wf_grpc_ccall_t *cc, const ProtobufCMessage *msg)
     default:
         break;
     }
+    e->fresh_stream = false;
+    d->backoff_ms = 0; /* it answers: the next loss starts the backoff again */
     wake_waiters(d, e);
     pthread_mutex_unlock(&d->mu);
 }
@@ -251,8 +262,24 @@ static void stream_start(wf_discovery_t *d, dst_entry_t *e)
     req.context_token = (char *)(d->cfg->destination_context ? d->cfg->destination_context : "");
     static const wf_grpc_ccall_cbs_t cbs = {on_update, on_stream_done};
     int err;
+    e->fresh_stream = true;
     e->call = wf_grpc_call_start(d->ch, GET_PATH, WF_GRPC_SERVER_STREAM, &req.base,
                                  &weft__destination__update__descriptor, 0, &cbs, e, &err);
+}
+
+/* The service is away: when to try again; askers stop waiting for it. */
+static void backoff(wf_discovery_t *d, uint64_t now)
+{
+    d->backoff_ms = d->backoff_ms ? WF_MIN(d->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS)
+                                  : BACKOFF_MIN_MS;
+    uint64_t wait = d->backoff_ms - wf_rand32() % (d->backoff_ms / 2 + 1);
+    d->next_connect_ms = now + wait;
+    pthread_mutex_lock(&d->mu);
+    d->away = true;
+    for (dst_entry_t *e = d->entries; e != NULL; e = e->next)
+        if (e->state == E_PENDING && e->waiters != 0)
+            wake_waiters(d, e); /* they fail now rather than wait */
+    pthread_mutex_unlock(&d->mu);
 }
 
 static void channel_connect(wf_discovery_t *d, uint64_t now)
@@ -263,9 +290,14 @@ static void channel_connect(wf_discovery_t *d, uint64_t now)
     int err = wf_addr_resolve(&addr, wf_str_from(d->cfg->destination_svc_addr));
     if (err == 0)
         d->ch = wf_grpc_channel_connect(&d->loop, &addr, NULL, &err);
-    if (d->ch == NULL) {
-        d->backoff_ms = d->backoff_ms ? WF_MIN(d->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS) : 500;
-        d->next_connect_ms = now + d->backoff_ms;
+    if (d->ch != NULL) {
+        /* Trying again: new targets wait for its answer (and are woken
+         * should this attempt fail too). */
+        pthread_mutex_lock(&d->mu);
+        d->away = false;
+        pthread_mutex_unlock(&d->mu);
+    } else {
+        backoff(d, now);
         wf_log_warn("discovery: cannot reach the destination service at %s: %s (retry in %llums)",
                     d->cfg->destination_svc_addr, wf_strerror(err),
                     (unsigned long long)d->backoff_ms);
@@ -283,8 +315,7 @@ static void sync_streams(wf_discovery_t *d)
         for (dst_entry_t *e = d->entries; e != NULL; e = e->next)
             e->call = NULL;
         pthread_mutex_unlock(&d->mu);
-        d->backoff_ms = d->backoff_ms ? WF_MIN(d->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS) : 500;
-        d->next_connect_ms = now + d->backoff_ms;
+        backoff(d, now);
         wf_log_warn("discovery: lost the destination service; serving cached answers, "
                     "reconnecting in %llums",
                     (unsigned long long)d->backoff_ms);
@@ -305,7 +336,7 @@ static void sync_streams(wf_discovery_t *d)
         if (e->call == NULL && d->ch != NULL && e->state != E_NOT_SERVICE)
             stream_start(d, e);
         if (e->state == E_PENDING && e->waiters != 0 && now - e->created_ms >= PENDING_MAX_MS)
-            wake_waiters(d, e); /* they stop waiting (pick answers FORWARD now) */
+            wake_waiters(d, e); /* they stop waiting (pick answers UNAVAILABLE now) */
         pp = &e->next;
     }
     pthread_mutex_unlock(&d->mu);
@@ -442,8 +473,8 @@ wf_dst_result_t wf_discovery_pick2(wf_discovery_t *d, wf_str_t path, uint32_t wo
     e->last_used_ms = mono_ms();
     switch (e->state) {
     case E_PENDING:
-        if (e->last_used_ms - e->created_ms >= PENDING_MAX_MS) {
-            r = WF_DST_FORWARD; /* no answer in time: don't wait for ever */
+        if (d->away || e->last_used_ms - e->created_ms >= PENDING_MAX_MS) {
+            r = WF_DST_UNAVAILABLE; /* no answer to wait for, or none in time */
             break;
         }
         if (worker < 64)

@@ -12,11 +12,16 @@
  * (stale-while-disconnected: a control-plane outage never breaks traffic to
  * already-resolved destinations).
  *
- * What this version does with an answer: a connection to a meshed
- * endpoint becomes an mTLS tunnel to that endpoint's proxy (the inbound
- * port named by the hint, with the transport header), balanced per
- * connection, uniformly at random. Per-request balancing and HTTP/2
- * between proxies come next (issue #6).
+ * A target never resolved while the service is unreachable (or that gets
+ * no answer within 3 s, Linkerd's outbound failfast) is WF_DST_UNAVAILABLE:
+ * the request fails (503) rather than going out unverified, in plaintext,
+ * to what may be a meshed pod. A reconnect comes within 2 s (jittered
+ * backoff) of the service's return, and each stream's first answer then
+ * replaces what was cached, so changes made during the outage arrive.
+ *
+ * The answers' users: balancing (conn.c picks two endpoints, balance.c
+ * the better), mTLS tunnels per connection for opaque traffic and HTTP/2
+ * per request between proxies (h2_client.c).
  *
  * Threads: one discovery thread; workers call wf_discovery_pick from
  * theirs (a mutex guards the cache; a pick copies what it needs).
@@ -35,6 +40,7 @@ typedef enum wf_dst_result {
     WF_DST_FORWARD,      /* not a meshed destination (or no answer): original destination */
     WF_DST_MESHED,       /* *pick names a meshed endpoint */
     WF_DST_NO_ENDPOINTS, /* a Service without ready endpoints: fail fast */
+    WF_DST_UNAVAILABLE,  /* never resolved, and the destination service is away: fail */
 } wf_dst_result_t;
 
 typedef struct wf_dst_pick {

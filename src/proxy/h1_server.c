@@ -318,8 +318,8 @@ static void h1s_forward(wf_h1s_t *h)
     h->fwd_wait = err == WF_EAGAIN;
     if (h->fwd_wait)
         return;
-    if (err == WF_ENOTFOUND) {
-        x->error = WF_HTTP_E_NO_ENDPOINTS;
+    if (err == WF_ENOTFOUND || err == WF_EUNAVAILABLE) {
+        x->error = err == WF_ENOTFOUND ? WF_HTTP_E_NO_ENDPOINTS : WF_HTTP_E_UNAVAILABLE;
         wf_exchange_wake_down(x);
         return;
     }

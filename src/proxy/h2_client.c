@@ -24,6 +24,13 @@
 #include <unistd.h>
 
 #define H2C_IDLE_MS 30000 /* an upstream connection without streams lives this long */
+/* From TCP connected to the peer's first HTTP/2 frame (TLS handshake and
+ * SETTINGS): a peer that accepts and then says nothing (a stopped process;
+ * the kernel still completes the TCP handshake) is given up on this soon. */
+#define H2C_HANDSHAKE_MIN_MS 1000
+/* Times one request may be sent again after attempts that provably reached
+ * no application (or that failed before any answer, for idempotent ones). */
+#define H2C_RESENDS_MAX 3
 #define H2C_OUT_HIGH (64 * 1024)
 
 typedef struct wf_h2c wf_h2c_t;
@@ -46,6 +53,7 @@ struct h2c_stream {
     size_t unacked;       /* response bytes in the pipe, window not yet returned */
     wf_defer_t free_defer;
     bool in_flight; /* counted in the endpoint's in-flight requests */
+    uint64_t sent_us; /* on an established connection: the balancer's latency starts here */
 };
 
 struct wf_h2c {
@@ -62,6 +70,7 @@ struct wf_h2c {
     h2c_stream_t *streams; /* owned list */
     uint32_t nstreams;
     bool goaway;           /* no new streams on this connection */
+    bool established;      /* the peer's first frame arrived: it is there and speaks HTTP/2 */
     bool in_run;
     wf_timer_t timer;      /* connect timeout, then idle timeout */
     wf_defer_t free_defer;
@@ -88,6 +97,9 @@ static void stream_detach(h2c_stream_t *st)
     wf_exchange_t *x = st->x;
     if (x == NULL)
         return;
+    if (st->in_flight && !x->res_ready && st->sent_us != 0)
+        wf_balance_unanswered(st->conn->worker, st->conn->ep,
+                              (double)(wf_now_us() - st->sent_us) / 1000.0);
     st->x = NULL;
     if (x->up == &st->side)
         x->up = NULL;
@@ -149,6 +161,12 @@ static ssize_t req_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t
     wf_exchange_t *x = st->x;
     if (x == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (!st->conn->established) {
+        /* The body stays in the pipe until the peer has shown it is there:
+         * should it not be, the request can still go to another one. */
+        st->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
     uint64_t before = x->req_body.total - x->req_body.bytes;
     ssize_t n = wf_h2_read_pipe(ng, id, &x->req_body, &x->req_trailers, &st->conn->worker->pool, buf, len, flags,
                                 &st->deferred);
@@ -173,9 +191,13 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     return 0;
 }
 
+static void h2c_established(wf_h2c_t *c);
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user)
 {
     wf_h2c_t *c = user;
+    if (!c->established)
+        h2c_established(c);
     if (f->hd.type == NGHTTP2_GOAWAY) {
         c->goaway = true;
         return 0;
@@ -209,7 +231,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user
             x->res = head;
             x->res.body = end ? WF_H1_BODY_NONE : WF_H1_BODY_CHUNKED;
             x->first_byte_us = wf_now_us();
-            wf_balance_observe(c->worker, c->ep, (double)(x->first_byte_us - x->start_us) / 1000.0);
+            wf_balance_observe(c->worker, c->ep, (double)(x->first_byte_us - st->sent_us) / 1000.0);
             x->res_ready = true;
         } else {
             wf_http_head_free(&x->res_trailers);
@@ -247,6 +269,46 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 static int h2c_forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
                        const wf_addr_t *target, const wf_dst_pick_t *mesh);
 
+/* Whether an HTTP method may be sent twice without changing the outcome
+ * (RFC 9110 §9.2.2), so a request lost with its connection before any
+ * answer can be re-sent though the server may have seen it. */
+static bool method_idempotent(wf_h1_method_t m)
+{
+    return m == WF_H1_M_GET || m == WF_H1_M_HEAD || m == WF_H1_M_OPTIONS ||
+           m == WF_H1_M_TRACE || m == WF_H1_M_PUT || m == WF_H1_M_DELETE;
+}
+
+/* Sends st's request again after an attempt that failed before any
+ * answer: elsewhere when a mesh balancer can choose (the endpoint that
+ * failed is resting now), else to the same target. maybe_seen: the peer
+ * may have processed it (the connection was lost after it went out), so
+ * only an idempotent request may go again; a refused stream or a
+ * connection never established proves it was not. Its body must still be
+ * whole in the pipe. When it returns true, st is gone and the request is
+ * on its way again, or failed with err (code for a reset) where no other
+ * attempt could start; when false, nothing was done. */
+static bool stream_resend(wf_h2c_t *c, h2c_stream_t *st, bool maybe_seen, wf_http_error_t err,
+                          uint32_t code)
+{
+    wf_exchange_t *x = st->x;
+    if (x == NULL || x->res_ready || x->res_interim || x->down == NULL ||
+        x->retries >= H2C_RESENDS_MAX || x->req_body.total != x->req_body.bytes ||
+        (maybe_seen && !method_idempotent(x->req.method_id)))
+        return false;
+    x->retries++;
+    x->refs++;
+    stream_remove(st);
+    wf_worker_t *w = c->worker;
+    int rc = c->mesh ? wf_pconn_resend(w, c->dir, x) : h2c_forward(w, c->dir, x, &c->target, NULL);
+    if (rc != 0) {
+        x->error = err;
+        x->reset_code = code;
+        wf_exchange_wake_down(x);
+    }
+    wf_exchange_put(x, &w->pool);
+    return true;
+}
+
 static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *user)
 {
     h2c_stream_t *st = nghttp2_session_get_stream_user_data(ng, id);
@@ -256,23 +318,14 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
         nghttp2_session_consume_connection(ng, st->unacked);
     wf_exchange_t *x = st->x;
     wf_h2c_t *c = user;
-    if (x != NULL && code == NGHTTP2_REFUSED_STREAM && !x->res_ready && x->retries == 0 &&
-        x->req_body.total == x->req_body.bytes) {
-        /* REFUSED_STREAM means the server processed nothing (RFC 9113
-         * §8.7): send it again, once, on whichever connection has room. */
-        x->retries++;
-        x->refs++;
+    if (x != NULL && code == NGHTTP2_REFUSED_STREAM) {
+        /* REFUSED_STREAM (and streams past a GOAWAY's last id, which
+         * nghttp2 closes with it) means the server processed nothing (RFC
+         * 9113 §8.7): send it again, on whichever connection has room. */
         nghttp2_session_set_stream_user_data(ng, id, NULL);
-        stream_remove(st);
-        wf_dst_pick_t pick = {.addr = c->target, .app_port = c->app_port};
-        snprintf(pick.identity, sizeof(pick.identity), "%s", c->server_id);
-        if (h2c_forward(c->worker, c->dir, x, &c->target, c->mesh ? &pick : NULL) != 0) {
-            x->error = WF_HTTP_E_UPSTREAM_RESET;
-            x->reset_code = code;
-            wf_exchange_wake_down(x);
-        }
-        wf_exchange_put(x, &c->worker->pool);
-        return 0;
+        if (stream_resend(c, st, false, WF_HTTP_E_UPSTREAM_RESET, code))
+            return 0;
+        nghttp2_session_set_stream_user_data(ng, id, st);
     }
     if (x != NULL && !(x->res_body.eof && code == NGHTTP2_NO_ERROR)) {
         /* Reset by the upstream, or closed before the response ended. */
@@ -323,7 +376,6 @@ static void h2c_close(wf_h2c_t *c, int err)
     if (c->state == H2C_CLOSED)
         return;
     wf_worker_t *w = c->worker;
-    bool was_connecting = c->state == H2C_CONNECTING;
     c->state = H2C_CLOSED;
     /* A refused, reset or timed-out connection to a meshed endpoint: the
      * balancer avoids it for a moment (a clean close, e.g. idle, is fine). */
@@ -348,15 +400,18 @@ static void h2c_close(wf_h2c_t *c, int err)
             break;
         }
     }
-    /* Streams still open fail: their clients get a reset or a 502/504. */
+    /* Streams still open go again where they can (stream_resend), else
+     * fail: their clients get a reset or a 502/504. */
     while (c->streams != NULL) {
         h2c_stream_t *st = c->streams;
         wf_exchange_t *x = st->x;
+        wf_http_error_t xerr = WF_HTTP_E_UPSTREAM_RESET;
+        if (!c->established)
+            xerr = err == WF_ETIMEDOUT ? WF_HTTP_E_CONNECT_TIMEOUT : WF_HTTP_E_CONNECT;
+        if (err != 0 && x != NULL && stream_resend(c, st, c->established, xerr, 0))
+            continue;
         if (x != NULL && !x->res_body.eof) {
-            if (x->res_ready || !was_connecting)
-                x->error = WF_HTTP_E_UPSTREAM_RESET;
-            else
-                x->error = err == WF_ETIMEDOUT ? WF_HTTP_E_CONNECT_TIMEOUT : WF_HTTP_E_CONNECT;
+            x->error = xerr;
             wf_exchange_wake_down(x);
         }
         stream_remove(st);
@@ -452,15 +507,33 @@ static void h2c_io_cb(wf_loop_t *loop, wf_watch_t *w, uint32_t events)
             return;
         }
         c->state = H2C_ACTIVE;
-        wf_timer_stop(loop, &c->timer);
+        /* Now the handshake's turn (TLS, the peer's SETTINGS). */
+        wf_timer_start(loop, &c->timer, WF_MAX(c->dir->connect_timeout_ms, H2C_HANDSHAKE_MIN_MS));
     }
     h2c_run(c);
+}
+
+static void h2c_established(wf_h2c_t *c)
+{
+    c->established = true;
+    wf_balance_ok(c->ep);
+    wf_timer_stop(&c->worker->loop, &c->timer);
+    if (c->nstreams == 0)
+        wf_timer_start(&c->worker->loop, &c->timer, H2C_IDLE_MS);
+    /* The endpoint's latency is what it takes once there is a connection
+     * (the handshake is not its answer time; a first request would
+     * otherwise mark every new endpoint slow). */
+    uint64_t now = wf_now_us();
+    for (h2c_stream_t *st = c->streams; st != NULL; st = st->next) {
+        st->sent_us = now;
+        stream_progress(st); /* request bodies held back may go now */
+    }
 }
 
 static void h2c_timer_cb(wf_loop_t *loop, wf_timer_t *t)
 {
     wf_h2c_t *c = wf_container_of(t, wf_h2c_t, timer);
-    if (c->state == H2C_CONNECTING) {
+    if (!c->established) {
         wf_tcp_metrics_error(c->worker->metrics, c->dir->name, "connect_timeout", loop->now);
         h2c_close(c, WF_ETIMEDOUT);
     } else if (c->nstreams == 0) {
@@ -590,6 +663,8 @@ static int h2c_forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
         return WF_EPROTO;
     }
     st->id = id;
+    if (c->established)
+        st->sent_us = wf_now_us();
     if (c->ep != NULL) {
         c->ep->inflight++;
         st->in_flight = true;
@@ -601,9 +676,8 @@ static int h2c_forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
         c->streams->prev = st;
     c->streams = st;
     c->nstreams++;
-    wf_timer_stop(&w->loop, &c->timer);
-    if (c->state == H2C_CONNECTING)
-        wf_timer_start(&w->loop, &c->timer, dir->connect_timeout_ms);
+    if (c->established)
+        wf_timer_stop(&w->loop, &c->timer); /* the idle timer; not the connect one */
     h2c_run(c);
     return 0;
 }

@@ -375,7 +375,9 @@ static void forward_pending(wf_h2s_t *h)
         if (err == WF_EAGAIN) {
             st->fwd_wait = true; /* wf_h2s_discovered forwards it */
         } else if (err != 0) {
-            x->error = err == WF_ENOTFOUND ? WF_HTTP_E_NO_ENDPOINTS : WF_HTTP_E_CONNECT;
+            x->error = err == WF_ENOTFOUND      ? WF_HTTP_E_NO_ENDPOINTS
+                       : err == WF_EUNAVAILABLE ? WF_HTTP_E_UNAVAILABLE
+                                                : WF_HTTP_E_CONNECT;
             stream_progress(st);
         }
     }

@@ -369,6 +369,8 @@ const char *wf_http_error_text(wf_http_error_t e)
         return "client disconnected";
     case WF_HTTP_E_NO_ENDPOINTS:
         return "service has no ready endpoints";
+    case WF_HTTP_E_UNAVAILABLE:
+        return "destination service unavailable";
     }
     return "unexpected error";
 }
@@ -380,6 +382,7 @@ uint16_t wf_http_error_status(wf_http_error_t e)
     case WF_HTTP_E_RESPONSE_TIMEOUT:
         return 504;
     case WF_HTTP_E_NO_ENDPOINTS:
+    case WF_HTTP_E_UNAVAILABLE:
         return 503;
     default:
         return 502;

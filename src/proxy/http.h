@@ -124,6 +124,7 @@ typedef enum wf_http_error {
     WF_HTTP_E_RESPONSE_TIMEOUT, /* (504) */
     WF_HTTP_E_DOWNSTREAM,    /* the client went away mid-exchange */
     WF_HTTP_E_NO_ENDPOINTS,  /* a meshed Service without ready endpoints (503) */
+    WF_HTTP_E_UNAVAILABLE,   /* never resolved, destination service away (503) */
 } wf_http_error_t;
 
 struct wf_exchange {
@@ -144,6 +145,7 @@ struct wf_exchange {
     wf_http_error_t error;
     wf_pipe_t req_body;
     wf_pipe_t res_body;
+    wf_addr_t dst;       /* outbound: where the client sent it (what discovery is asked) */
     uint64_t start_us;   /* request head received */
     uint64_t first_byte_us; /* response head received */
     void *metrics;       /* borrowed: the request's metric series (http_metrics.c) */

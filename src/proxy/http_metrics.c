@@ -126,6 +126,7 @@ static const char *error_label(wf_http_error_t e)
     case WF_HTTP_E_UPSTREAM_PROTO:
         return "protocol";
     case WF_HTTP_E_NO_ENDPOINTS:
+    case WF_HTTP_E_UNAVAILABLE:
         return "unavailable";
     }
     return "unexpected";

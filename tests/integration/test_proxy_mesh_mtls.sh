@@ -8,120 +8,41 @@
 # endpoints (fail fast), and the control plane going away (cached answers
 # keep working).
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/mesh_lib.sh"
 
-WEFT=$WEFT_BIN/weft
-CTL=$WEFT_BIN/weft-controller
 command -v tcpdump >/dev/null || fail "missing tcpdump (run scripts/deps)"
 command -v redis-server >/dev/null || fail "missing redis-server (run scripts/deps)"
 
-pod_add cp
-pod_add a
-pod_add b
-pod_add b2
-pod_add x
-pod_add i
-cd "$T" || exit 1
-chmod 755 "$T"
-"$WEFT" identity create-root --out-cert ca.crt --out-key ca.key >/dev/null
-"$WEFT" identity create-issuer --ca-cert ca.crt --ca-key ca.key \
-  --out-cert issuer.crt --out-key issuer.key >/dev/null
-SUFFIX=serviceaccount.identity.linkerd.cluster.local
-A_ID=client.demo.$SUFFIX
-B_ID=web.demo.$SUFFIX
-I_ID=ingress.demo.$SUFFIX
-mkdir -p tokens
-for p in a b b2 x i; do
-  mkdir -p "pod-$p"
-  tok=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  printf '%s' "$tok" >"pod-$p/token"
-  chown -R "$PROXY_UID:$PROXY_UID" "pod-$p"
-  id=$A_ID
-  [ $p = b ] && id=$B_ID
-  [ $p = b2 ] && id=$B_ID
-  [ $p = i ] && id=$I_ID
-  [ $p = x ] && id=impostor.demo.$SUFFIX
-  echo "$id" >"tokens/$(printf '%s' "$tok" | sha256sum | cut -d' ' -f1)"
-done
+for p in cp a b b2 x i; do pod_add $p; done
+mesh_init
+A_ID=$(mesh_id client)
+B_ID=$(mesh_id web)
+I_ID=$(mesh_id ingress)
+mesh_token a client
+mesh_token b web
+mesh_token b2 web
+mesh_token x impostor
+mesh_token i ingress
 
 # ---- the cluster state the destination service reads ------------------------------------
-S="$T/store"
-put() { # RESOURCE NS NAME < JSON
-  mkdir -p "$S/$1/$2"
-  cat >"$S/$1/$2/.$3.tmp"
-  mv "$S/$1/$2/.$3.tmp" "$S/$1/$2/$3.json"
-}
-service() { # NAME VIP PORT TARGET-PORT
-  put services demo "$1" <<EOF2
-{"apiVersion":"v1","kind":"Service","metadata":{"name":"$1","namespace":"demo"},
- "spec":{"clusterIP":"$2","ports":[{"port":$3,"targetPort":$4}]}}
-EOF2
-}
-slice() { # SERVICE PORT [POD IP]
-  local eps="[]"
-  [ -n "${3:-}" ] && eps="[{\"addresses\":[\"$4\"],\"conditions\":{\"ready\":true},\"targetRef\":{\"kind\":\"Pod\",\"name\":\"$3\",\"namespace\":\"demo\"}}]"
-  put endpointslices demo "$1-x" <<EOF2
-{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","addressType":"IPv4",
- "metadata":{"name":"$1-x","namespace":"demo","labels":{"kubernetes.io/service-name":"$1"}},
- "ports":[{"port":$2,"protocol":"TCP"}],"endpoints":$eps}
-EOF2
-}
-mkdir -p "$S/namespaces"
-echo '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"demo"}}' >"$S/namespaces/demo.json"
-put pods demo web-0 <<EOF2
-{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-0","namespace":"demo",
- "labels":{"app":"web","linkerd.io/control-plane-ns":"linkerd"}},
- "spec":{"serviceAccountName":"web","containers":[{"name":"app","ports":[{"containerPort":8080},{"containerPort":6379}]}]},
- "status":{"phase":"Running","podIP":"${POD_IP[b]}","podIPs":[{"ip":"${POD_IP[b]}"}],
-  "conditions":[{"type":"Ready","status":"True"}]}}
-EOF2
-service web 10.43.0.10 80 8080
-slice web 8080 web-0 "${POD_IP[b]}"
-service redis 10.43.0.20 6379 6379
-slice redis 6379 web-0 "${POD_IP[b]}"
-service empty 10.43.0.30 80 8080
-slice empty 8080
+mesh_pod web-0 b web 8080 6379
+mesh_service web 10.43.0.10 80 8080 web-0:b
+mesh_service redis 10.43.0.20 6379 6379 web-0:b
+mesh_service empty 10.43.0.30 80 8080
 
 # ---- control plane ---------------------------------------------------------------------
-start_bg cp "$CTL" identity --addr 0.0.0.0:8080 --admin-addr 127.0.0.1:9990 \
-  --issuer-cert issuer.crt --issuer-key issuer.key --trust-anchors ca.crt \
-  --token-store tokens >"$T/identity.log" 2>&1
-start_bg cp "$CTL" destination --store "$S" --addr 0.0.0.0:8086 --admin-addr 127.0.0.1:9996 \
-  >"$T/destination.log" 2>&1
-DST_PID=$BG_PID
-wait_listen cp 8080
-wait_listen cp 8086
-
-mesh_env() { # POD ID → MESH_ENV
-  MESH_ENV=(
-    "WEFT_PROXY_IDENTITY_TRUST_ANCHORS=$(cat ca.crt)"
-    "WEFT_PROXY_IDENTITY_TOKEN_FILE=$T/pod-$1/token"
-    "WEFT_PROXY_IDENTITY_SVC_ADDR=${POD_IP[cp]}:8080"
-    "WEFT_PROXY_IDENTITY_SVC_NAME=weft-identity.linkerd.$SUFFIX"
-    "WEFT_PROXY_IDENTITY_LOCAL_NAME=$2"
-    "WEFT_PROXY_DESTINATION_SVC_ADDR=${POD_IP[cp]}:8086"
-    "WEFT_PROXY_DESTINATION_CONTEXT={\"ns\":\"demo\",\"nodeName\":\"local\",\"pod\":\"$1\"}"
-  )
-}
-mesh_env b "$B_ID"
-B_ENV=("${MESH_ENV[@]}")
-mesh_env b2 "$B_ID"
-B2_ENV=("${MESH_ENV[@]}")
-mesh_env a "$A_ID"
-A_ENV=("${MESH_ENV[@]}")
-mesh_env x "impostor.demo.$SUFFIX"
-X_ENV=("${MESH_ENV[@]}")
-mesh_env i "$I_ID"
-I_ENV=("${MESH_ENV[@]}" "WEFT_PROXY_INGRESS_MODE=true")
+mesh_cp_start
 start_bg b "$PY" "$WT_LIB_DIR/helpers/h1peer.py" serve --port 8080 --log "$T/app.jsonl"
 start_bg b redis-server --port 6379 --bind 0.0.0.0 --save "" --appendonly no --protected-mode no \
   >"$T/redis.log" 2>&1
 wait_listen b 8080
 wait_listen b 6379
-pod_mesh b "${B_ENV[@]}"
-pod_mesh a "${A_ENV[@]}"
-pod_mesh i "${I_ENV[@]}"
-in_pod a ip route add 10.43.0.0/16 dev eth0
-in_pod i ip route add 10.43.0.0/16 dev eth0
+mesh_env b web
+pod_mesh b "${MESH_ENV[@]}"
+mesh_env a client
+pod_mesh a "${MESH_ENV[@]}"
+mesh_env i ingress "WEFT_PROXY_INGRESS_MODE=true"
+pod_mesh i "${MESH_ENV[@]}"
 
 app_header() { # MARKER HEADER
   "$PY" - "$T/app.jsonl" "$1" "$2" <<'PYEOF'
@@ -257,21 +178,10 @@ http.server.ThreadingHTTPServer(("0.0.0.0", 8080), H).serve_forever()
 PYEOF
 start_bg b2 "$PY" "$T/slow.py"
 wait_listen b2 8080
-pod_mesh b2 "${B2_ENV[@]}"
-put pods demo web-1 <<EOF2
-{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1","namespace":"demo",
- "labels":{"app":"web","linkerd.io/control-plane-ns":"linkerd"}},
- "spec":{"serviceAccountName":"web","containers":[{"name":"app","ports":[{"containerPort":8080}]}]},
- "status":{"phase":"Running","podIP":"${POD_IP[b2]}","podIPs":[{"ip":"${POD_IP[b2]}"}],
-  "conditions":[{"type":"Ready","status":"True"}]}}
-EOF2
-put endpointslices demo web-x <<EOF2
-{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","addressType":"IPv4",
- "metadata":{"name":"web-x","namespace":"demo","labels":{"kubernetes.io/service-name":"web"}},
- "ports":[{"port":8080,"protocol":"TCP"}],"endpoints":[
-  {"addresses":["${POD_IP[b]}"],"conditions":{"ready":true},"targetRef":{"kind":"Pod","name":"web-0","namespace":"demo"}},
-  {"addresses":["${POD_IP[b2]}"],"conditions":{"ready":true},"targetRef":{"kind":"Pod","name":"web-1","namespace":"demo"}}]}
-EOF2
+mesh_env b2 web
+pod_mesh b2 "${MESH_ENV[@]}"
+mesh_pod web-1 b2 web 8080
+mesh_slice web 8080 web-0:b web-1:b2
 # The update reaches a's proxy: some request lands on b2 (bounded wait).
 b2_seen() { [ "$(metric b2 request_total 'direction="inbound"')" -ge 1 ]; }
 for _ in $(seq 1 100); do
@@ -296,16 +206,10 @@ assert_le "$nb2" 20 "the 10x slower endpoint gets at most 10 % of the requests"
 # pod runs as "web", so a expects web's identity there and must refuse it.
 start_bg x "$PY" "$WT_LIB_DIR/helpers/h1peer.py" serve --port 8080 --log "$T/impostor.jsonl"
 wait_listen x 8080
-pod_mesh x "${X_ENV[@]}"
-put pods demo fake-0 <<EOF2
-{"apiVersion":"v1","kind":"Pod","metadata":{"name":"fake-0","namespace":"demo",
- "labels":{"app":"fake","linkerd.io/control-plane-ns":"linkerd"}},
- "spec":{"serviceAccountName":"web","containers":[{"name":"app","ports":[{"containerPort":8080}]}]},
- "status":{"phase":"Running","podIP":"${POD_IP[x]}","podIPs":[{"ip":"${POD_IP[x]}"}],
-  "conditions":[{"type":"Ready","status":"True"}]}}
-EOF2
-service fake 10.43.0.40 80 8080
-slice fake 8080 fake-0 "${POD_IP[x]}"
+mesh_env x impostor
+pod_mesh x "${MESH_ENV[@]}"
+mesh_pod fake-0 x web 8080
+mesh_service fake 10.43.0.40 80 8080 fake-0:x
 out=$(in_pod a curl -sS --max-time 5 -D - -o /dev/null "http://10.43.0.40/impostor-$MARK" 2>&1) || true
 assert_contains "$out" "502" "an endpoint proving another identity is refused (502)"
 assert_contains "$out" "l5d-proxy-error" "... with l5d-proxy-error"

@@ -35,6 +35,8 @@ const char *wf_strerror(int err)
         return "protocol error";
     case WF_ENOTFOUND:
         return "not found";
+    case WF_EUNAVAILABLE:
+        return "service unavailable";
     }
     if (err < 0 && err > -WF_E_BASE)
         return strerror(-err);

@@ -47,6 +47,7 @@ enum {
     WF_ECLOSED = -(WF_E_BASE + 7),   /* the peer or object is gone */
     WF_EPROTO = -(WF_E_BASE + 8),    /* protocol violation by the peer */
     WF_ENOTFOUND = -(WF_E_BASE + 9), /* no such object */
+    WF_EUNAVAILABLE = -(WF_E_BASE + 10), /* a service this needs cannot be reached */
 };
 
 /* Static description of a WF_E* or -errno code. */
