@@ -65,6 +65,17 @@ def main():
             print(f"| {name} | {a[0]:.1f}–{b[0]:.1f} | "
                   + " | ".join(f"{100 * g / tot:.0f} % ({int(g)})" for g in got) + " |")
     print()
+    for name, rows, _, _, _ in series:
+        ranked = []
+        for a, b in zip(rows, rows[1:]):
+            got = sorted((y - x for x, y in zip(a[1:], b[1:])), reverse=True)
+            if sum(got) > 0:
+                ranked.append([100 * g / sum(got) for g in got])
+        if ranked:
+            med = [sorted(r[i] for r in ranked)[len(ranked) // 2] for i in range(len(pods))]
+            print(f"{name}: within a 2-s interval the endpoints' shares, largest first, were typically "
+                  + " / ".join(f"{m:.0f} %" for m in med) + " (median over the intervals).")
+    print()
     print("All goals met." if all(verdicts) else "**Not every goal was met** (see the table).")
 
 

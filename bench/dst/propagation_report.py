@@ -27,6 +27,7 @@ import sys
 
 TAIL_S = 0.050
 GUARD_S = 0.001
+SHARE_S = 0.200
 CARRY_S = 0.020
 
 
@@ -126,6 +127,25 @@ def main():
           "a millisecond: the proxy sometimes acts first). Each value is good to about "
           f"±{0.5 + 2000 / rate:.1f} ms; a REMOVE of 0 means the endpoint got no request after t0.")
     print()
+    # How the balancer treated each added endpoint: its share of the
+    # requests in the SHARE_S after the ADD (both endpoints in the set).
+    shares = []
+    adds = [(e, nxt) for e, nxt in zip(events, events[1:]) if e[0] == "add"]
+    for ((_, pod, t0), (_, _, t1)), v in zip(adds, lat["add"]):
+        hi = min(t1, t0 + SHARE_S)
+        n = {q: bisect.bisect_left(a, hi) - bisect.bisect_left(a, t0) for q, a in arrivals.items()}
+        if sum(n.values()):
+            shares.append((n[pod] / sum(n.values()), v))
+    low = sorted(v for sh, v in shares if sh < 0.1)
+    high = sorted(v for sh, v in shares if sh >= 0.1)
+    if shares:
+        print(f"The balancer and the ADDs: in the {SHARE_S * 1000:.0f} ms after an ADD the new endpoint "
+              f"got under 10 % of the requests {len(low)} times of {len(shares)} (ADD p50 "
+              f"{fmt(pct(low, 50)) if low else '-'} ms, max {fmt(low[-1]) if low else '-'} ms) and "
+              f"10 % or more {len(high)} times (ADD p50 {fmt(pct(high, 50)) if high else '-'} ms, max "
+              f"{fmt(high[-1]) if high else '-'} ms); shares of the new endpoint, in order: "
+              + ", ".join(f"{100 * sh:.0f} %" for sh, _ in shares) + ".")
+        print()
     counts = ", ".join(f"{pod} {len(a)}" for pod, a in arrivals.items())
     print(f"Requests each endpoint's nginx logged over the run: {counts}.")
     print()
