@@ -345,9 +345,12 @@ _listening() { [ -n "$(in_pod "$1" ss -Hltn "sport = :$2")" ]; }
 # master, one worker, its own config/pid/logs/temp under $T/nginx-POD)
 # serving DOCROOT on PORT (80); DIRECTIVES go into its server block (e.g.
 # "limit_rate 4m;"). Access log lines:
-# "<request_length> <bytes_sent> <status> <uri>".
+# "<request_length> <bytes_sent> <status> <uri>", or NGINX_LOG_FORMAT's
+# (nginx variables, e.g. '$msec $status' for arrival times; bench/dst).
 nginx_start() {
   local pod=$1 root=$2 port=${3:-80} extra=${4:-} d
+  # shellcheck disable=SC2016  # nginx variables, not the shell's
+  local fmt=${NGINX_LOG_FORMAT:-'$request_length $bytes_sent $status $request_uri'}
   d="$T/nginx-$pod"
   mkdir -p "$d/tmp"
   cat >"$d/nginx.conf" <<EOF
@@ -360,7 +363,7 @@ error_log $d/error.log info;
 events { worker_connections 256; }
 http {
   default_type application/octet-stream;
-  log_format wt '\$request_length \$bytes_sent \$status \$request_uri';
+  log_format wt '$fmt';
   access_log $d/access.log wt;
   client_body_temp_path $d/tmp/body;
   proxy_temp_path $d/tmp/proxy;
