@@ -50,14 +50,13 @@ for p in "${PODS[@]}"; do
   wait_listen "$p" 8080
   wait_listen "$p" 8081
   store_pod "$p" web
-  mesh_pod "$p" web
+  mesh_join "$p" web
 done
 store_service even 10.43.0.10 80 8080
 store_slice even 8080 "${PODS[@]}"
 store_service slow 10.43.0.20 80 8081
 store_slice slow 8081 "${PODS[@]}"
-mesh_pod a client
-in_pod a ip route add 10.43.0.0/16 dev eth0
+mesh_join a client
 for vip in 10.43.0.10 10.43.0.20; do
   code=$(in_pod a curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://$vip/") || true
   [ "$code" = 200 ] || die "a → $vip:80 through the mesh answered '$code', not 200"

@@ -60,12 +60,11 @@ chmod -R a+rX "$T/www"
 for p in b1 b2; do
   nginx_start "$p" "$T/www" 8080 "keepalive_requests 100000000; keepalive_timeout 300s;"
   store_pod "$p" web
-  mesh_pod "$p" web
+  mesh_join "$p" web
 done
 store_service web 10.43.0.10 80 8080
 store_slice web 8080 b1
-mesh_pod a client
-in_pod a ip route add 10.43.0.0/16 dev eth0
+mesh_join a client
 code=$(in_pod a curl -sS --max-time 5 -o /dev/null -w '%{http_code}' http://10.43.0.10/) || true
 [ "$code" = 200 ] || die "a → web Service (10.43.0.10:80) through the mesh answered '$code', not 200"
 dst_watch 10.43.0.10:80 "$T/watch"

@@ -5,7 +5,9 @@
  * once (a slowing endpoint is noticed at once), faster ones decay it with
  * a time constant, so an endpoint that was slow earns traffic back
  * gradually. Cost = average × (in flight + 1): a fast endpoint already
- * busy with many requests loses to an idle slightly slower one.
+ * busy with many requests loses to an idle slightly slower one. Of the two
+ * endpoints drawn, one wins on cost only when it is clearly (2.5x) cheaper;
+ * otherwise the one with fewer requests in flight, then either.
  *
  * "At once" means on the second slow answer in a row, not the first: one
  * answer delayed by a scheduling hiccup (every p99 on a busy node) would
@@ -29,6 +31,9 @@
 /* Latencies below this count as equal (in-flight requests decide): on a
  * busy node sub-millisecond differences are noise, not endpoint speed. */
 #define DEFAULT_MS 2.0
+/* How much costlier one endpoint must be than the other to lose on cost
+ * alone (a 10x slower endpoint does; jitter does not). */
+#define CLEAR_RATIO 2.5
 #define REST_MS 1000         /* after a connection failure, doubling while they go on */
 #define REST_MAX_MS 8000
 #define MAX_EPS 4096         /* per worker */
@@ -51,9 +56,8 @@ wf_ep_stats_t *wf_balance_ep(wf_worker_t *w, const wf_dst_pick_t *pick)
     return e;
 }
 
-static double cost(wf_worker_t *w, const wf_dst_pick_t *p)
+static double cost(wf_worker_t *w, const wf_ep_stats_t *e)
 {
-    wf_ep_stats_t *e = wf_balance_ep(w, p);
     if (e == NULL)
         return DEFAULT_MS;
     if (w->loop.now < e->fail_until_ms)
@@ -72,11 +76,22 @@ const wf_dst_pick_t *wf_balance_choose(wf_worker_t *w, const wf_dst_pick_t *a,
 {
     if (a == b || (a->app_port == b->app_port && wf_addr_eq(&a->addr, &b->addr)))
         return a;
-    double ca = cost(w, a), cb = cost(w, b);
-    if (ca == cb) {
-        return (wf_rand32() & 1) ? a : b;
-    }
-    return ca < cb ? a : b;
+    wf_ep_stats_t *ea = wf_balance_ep(w, a), *eb = wf_balance_ep(w, b);
+    double ca = cost(w, ea), cb = cost(w, eb);
+    /* A clear difference decides; a small one is noise (a busy node's
+     * answers jitter by a few milliseconds, more than equal endpoints
+     * differ), and acting on it sends nearly everything to whichever
+     * endpoint looked best last: three equal endpoints got 57/37/1 %
+     * in 2-s windows at 1,000 requests/s. Then fewer requests in
+     * flight wins (least loaded), then chance. */
+    if (ca * CLEAR_RATIO < cb)
+        return a;
+    if (cb * CLEAR_RATIO < ca)
+        return b;
+    uint32_t ia = ea != NULL ? ea->inflight : 0, ib = eb != NULL ? eb->inflight : 0;
+    if (ia != ib)
+        return ia < ib ? a : b;
+    return (wf_rand32() & 1) ? a : b;
 }
 
 void wf_balance_observe(wf_worker_t *w, wf_ep_stats_t *e, double latency_ms)
@@ -144,3 +159,4 @@ void wf_balance_free(wf_worker_t *w)
         free(e);
     }
 }
+

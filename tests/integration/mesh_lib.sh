@@ -22,6 +22,7 @@
 MESH_SUFFIX=serviceaccount.identity.linkerd.cluster.local
 MESH_NS=demo
 S="$T/store"
+MESH_T0="" # with MESH_PUT_T0=1: CLOCK_REALTIME just before mesh_put's rename(2)
 
 # mesh_id SA — the identity of ServiceAccount SA in namespace demo
 mesh_id() { echo "$1.$MESH_NS.$MESH_SUFFIX"; }
@@ -51,11 +52,21 @@ mesh_token() {
 }
 
 # mesh_put RESOURCE NAME < JSON — an object into the store, atomically (the
-# destination service watches the directory)
+# destination service watches the directory). With MESH_PUT_T0=1 (the
+# benchmarks) the renaming process reads the clock right before rename(2)
+# into MESH_T0: a timestamp taken before `mv` would include its exec.
 mesh_put() {
-  mkdir -p "$S/$1/$MESH_NS"
-  cat >"$S/$1/$MESH_NS/.$2.tmp"
-  mv "$S/$1/$MESH_NS/.$2.tmp" "$S/$1/$MESH_NS/$2.json"
+  local d="$S/$1/$MESH_NS"
+  mkdir -p "$d"
+  cat >"$d/.$2.tmp"
+  if [ "${MESH_PUT_T0:-0}" != 1 ]; then
+    mv "$d/.$2.tmp" "$d/$2.json"
+    return
+  fi
+  MESH_T0=$("$PY" -c 'import os, sys, time
+t = time.clock_gettime_ns(time.CLOCK_REALTIME)
+os.rename(sys.argv[1], sys.argv[2])
+print("%d.%09d" % divmod(t, 10**9))' "$d/.$2.tmp" "$d/$2.json")
 }
 
 # mesh_pod NAME POD SA [PORT...] — a ready, meshed Pod object with POD's IP
