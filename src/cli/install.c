@@ -767,10 +767,33 @@ static void render_control_plane(inst_t *in, const certs_t *c)
     push_flag(args, "--trust-domain", val(in, "identityTrustDomain"));
     push_flag(args, "--control-plane-ns", ns);
     push_flag(args, "--log-level", val(in, "controllerLogLevel"));
+    /* Served over mTLS as a workload of the mesh: certified by the identity
+     * service with a projected token, as injected proxies are; they check
+     * WEFT_PROXY_DESTINATION_SVC_NAME against it. */
+    char idbuf[512];
+    push_flag(args, "--identity-trust-anchors", "/var/run/weft/trust-roots/ca-bundle.crt");
+    push_flag(args, "--identity-token-file", "/var/run/secrets/tokens/linkerd-identity-token");
+    snprintf(idbuf, sizeof(idbuf), "weft-identity-headless.%s.svc.%s.:8080", ns,
+             val(in, "clusterDomain"));
+    push_flag(args, "--identity-addr", idbuf);
+    snprintf(idbuf, sizeof(idbuf), "weft-identity.%s.serviceaccount.identity.%s.%s", ns, ns,
+             val(in, "identityTrustDomain"));
+    push_flag(args, "--identity-svc-name", idbuf);
+    snprintf(idbuf, sizeof(idbuf), "weft-destination.%s.serviceaccount.identity.%s.%s", ns, ns,
+             val(in, "identityTrustDomain"));
+    push_flag(args, "--identity-name", idbuf);
+    json_t *token_vol = json_pack(
+        "{s:s, s:{s:[{s:{s:s, s:i, s:s}}]}}", "name", "identity-token", "projected", "sources",
+        "serviceAccountToken", "audience", "identity.l5d.io", "expirationSeconds", 86400, "path",
+        "linkerd-identity-token");
     render_deployment(in, "weft-destination", "destination", "weft-destination", args,
                       json_pack("[{s:s, s:i}, {s:s, s:i}]", "name", "grpc", "containerPort", 8086,
                                 "name", "admin", "containerPort", 9996),
-                      9996, json_array(), json_array());
+                      9996,
+                      json_pack("[o, o]", token_vol,
+                                cfgmap_volume("trust-roots", WF_INJECT_TRUST_ROOTS_CM)),
+                      json_pack("[o, o]", mount("identity-token", "/var/run/secrets/tokens"),
+                                mount("trust-roots", "/var/run/weft/trust-roots")));
     render_service(in, "weft-dst", "destination", false, "grpc", 8086, 8086);
     render_service(in, "weft-dst-headless", "destination", true, "grpc", 8086, 8086);
 

@@ -335,7 +335,7 @@ static const char *wf_lm_pod_sa(wf_lm_pod_t *pod)
 
 /* Mints the pod's token: <pod dir>/token (0600, owned by the proxy's uid)
  * and tokens/<sha256> naming the identity it proves. */
-static int wf_lm_pod_token(wf_lm_sup_t *s, wf_lm_pod_t *pod, char *tokpath, size_t tplen)
+int wf_lm_pod_token(wf_lm_sup_t *s, wf_lm_pod_t *pod, char *tokpath, size_t tplen)
 {
     unsigned char r[32];
     char tok[65], path[PATH_MAX], ident[512];

@@ -247,7 +247,10 @@ static int wf_lm_load_applied(wf_lm_sup_t *s)
 }
 
 /* The control plane pseudo-pod: identity (and destination when the
- * weft-controller binary has it) in their own network namespace. */
+ * weft-controller binary has it) in their own network namespace. The
+ * destination service serves mTLS as weft-destination.linkerd, certified
+ * by the identity service with a token like any pod's: proxies reach it
+ * with WEFT_PROXY_DESTINATION_SVC_NAME and check that it is. */
 static wf_lm_pod_t *wf_lm_cp_new(wf_lm_sup_t *s)
 {
     wf_lm_pod_t *cp = calloc(1, sizeof(*cp));
@@ -256,13 +259,20 @@ static wf_lm_pod_t *wf_lm_cp_new(wf_lm_sup_t *s)
     cp->internal = true;
     cp->ns = strdup(WF_LM_CP_NS);
     cp->name = strdup("weft-control-plane");
-    cp->tmpl = json_pack("{s:{}, s:{s:[]}}", "metadata", "spec", "containers");
+    cp->tmpl = json_pack("{s:{}, s:{s:[], s:s}}", "metadata", "spec", "containers",
+                         "serviceAccountName", "weft-destination");
     cp->restart_policy = 'A';
     snprintf(cp->ip, sizeof(cp->ip), WF_LM_CP_IP);
     snprintf(cp->netns, sizeof(cp->netns), "%s", s->paths->cp);
     snprintf(cp->dir, sizeof(cp->dir), "%s/cp", s->paths->dir);
     cp->veth = 2;
     wf_lm_mkdirs(cp->dir, 0755);
+    char token[PATH_MAX + 32] = "";
+    if (s->have_destination && wf_lm_pod_token(s, cp, token, sizeof(token)) < 0) {
+        fprintf(stderr, "weft: supervisor: cannot write the destination service's token; "
+                        "running without it\n");
+        s->have_destination = false;
+    }
     cp->nprocs = s->have_destination ? 2 : 1;
     cp->procs = calloc(2, sizeof(*cp->procs));
     const char *d = s->paths->dir;
@@ -288,14 +298,23 @@ static wf_lm_pod_t *wf_lm_cp_new(wf_lm_sup_t *s)
             (void)!asprintf(&argv[n++], "--store=%s/store", d);
             argv[n++] = strdup("--addr=0.0.0.0:8086");
             argv[n++] = strdup("--admin-addr=0.0.0.0:9996");
-            p->probe_port = 8086;
+            (void)!asprintf(&argv[n++], "--identity-trust-anchors=%s/identity/ca.crt", d);
+            (void)!asprintf(&argv[n++], "--identity-token-file=%s", token);
+            argv[n++] = strdup("--identity-addr=" WF_LM_CP_IP ":8080");
+            argv[n++] = strdup("--identity-svc-name=" WF_LM_IDENTITY_SVC_NAME);
+            argv[n++] = strdup("--identity-name=" WF_LM_DEST_SVC_NAME);
+            /* /ready on the admin port: synced and certified. */
+            p->probe = WF_LM_PROBE_HTTP;
+            p->probe_port = 9996;
+            p->probe_path = strdup("/ready");
         }
         p->argv = argv;
         p->env = calloc(2, sizeof(char *));
         p->env[0] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         p->uid = p->gid = -1;
         (void)!asprintf(&p->log, "%s/%s.log", cp->dir, p->name);
-        p->probe = WF_LM_PROBE_TCP;
+        if (p->probe != WF_LM_PROBE_HTTP)
+            p->probe = WF_LM_PROBE_TCP;
         p->probe_ip = WF_LM_CP_IP;
         p->backoff = 1.0;
     }

@@ -124,6 +124,10 @@ wf_lm_pod_t *wf_lm_pod_new(wf_lm_sup_t *s, const char *ns, const char *name, jso
 void wf_lm_pod_step(wf_lm_sup_t *s, wf_lm_pod_t *pod, double now);
 void wf_lm_pod_terminate(wf_lm_sup_t *s, wf_lm_pod_t *pod, double drain);
 void wf_lm_pod_free(wf_lm_pod_t *pod);
+/* Mints pod's identity token (its ServiceAccount in its namespace):
+ * <pod dir>/token for the proxy's uid, and tokens/<sha256> naming the
+ * identity for the identity service. */
+int wf_lm_pod_token(wf_lm_sup_t *s, wf_lm_pod_t *pod, char *tokpath, size_t tplen);
 bool wf_lm_pod_ready(const wf_lm_pod_t *pod);
 /* Pending, Running, Succeeded, Failed. */
 const char *wf_lm_pod_phase(const wf_lm_pod_t *pod);

@@ -6,9 +6,12 @@
 #include "core/time.h"
 #include "k8s/object.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -183,4 +186,26 @@ int wf_ctl_usage_error(const char *sub, const char *fmt, ...)
 bool wf_ctl_dns_name(const char *s)
 {
     return strlen(s) <= 200 && wf_k8s_name_valid(s);
+}
+
+int wf_ctl_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    char *buf = malloc(1 << 20);
+    size_t n = buf != NULL ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    bool big = buf != NULL && n == (1 << 20) - 1 && fgetc(f) != EOF;
+    fclose(f);
+    if (buf == NULL || big) {
+        free(buf);
+        snprintf(err, errlen, "%s: %s", path, big ? "larger than 1 MiB" : "out of memory");
+        return WF_EINVAL;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
 }

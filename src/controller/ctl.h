@@ -32,6 +32,9 @@ int wf_ctl_usage_error(const char *sub, const char *fmt, ...)
 /* True for a DNS name as the flags take them (trust domain, namespaces,
  * identities): labels of [a-z0-9-] separated by single dots, ≤ 200 bytes. */
 bool wf_ctl_dns_name(const char *s);
+/* Reads a whole file of at most 1 MiB (PEM, tokens): *out is malloc'ed and
+ * NUL-terminated. Not 0: err names the file and the problem. */
+int wf_ctl_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen);
 
 /* Exit codes: 0 after a graceful shutdown, 1 when start-up fails (bad
  * files, a port in use), 2 for a usage error. */

@@ -665,13 +665,15 @@ static void metrics_stop(dst_t *d)
 
 /* --- serving and shutdown ---------------------------------------------------------------- */
 
-/*
- * The gRPC server: plain TCP for now. This is the one place to change for
- * mTLS — accept, handshake (tls/), then wf_grpc_server_adopt() the TLS io.
- */
+/* The gRPC server: mTLS with our mesh identity when configured (the
+ * proxies check it is us), else plaintext. */
 static int dst_serve(dst_t *d, char *err, size_t errlen)
 {
     wf_grpc_server_init(&d->grpc, &d->ctl.loop, dst_methods, WF_ARRAY_LEN(dst_methods), NULL);
+    if (wf_mtls_on(&d->mtls)) {
+        d->grpc.wrap = wf_mtls_wrap;
+        d->grpc.wrap_arg = &d->mtls;
+    }
     int rc = wf_grpc_server_listen(&d->grpc, &d->cfg.addr);
     if (rc != 0) {
         char a[WF_ADDR_STRLEN];
@@ -681,10 +683,27 @@ static int dst_serve(dst_t *d, char *err, size_t errlen)
     return rc;
 }
 
+/* Ready once synced and, with mTLS, certified (checked every 100 ms until). */
+static void update_ready(dst_t *d)
+{
+    if (d->ctl.draining || !d->synced)
+        return;
+    if (wf_mtls_ready(&d->mtls))
+        d->ctl.ready = true;
+    else
+        wf_timer_start(&d->ctl.loop, &d->ready_timer, 100);
+}
+
+static void ready_timer_cb(wf_loop_t *loop, wf_timer_t *t)
+{
+    update_ready(wf_container_of(t, dst_t, ready_timer));
+}
+
 static void on_state_ready(dst_t *d)
 {
     gauges_sync(d);
-    d->ctl.ready = !d->ctl.draining;
+    d->synced = true;
+    update_ready(d);
     wf_log_info("cluster state synced: %u namespaces, %u pods, %u services, %u endpoint slices",
                 d->inf[DST_NS]->cache.count, d->inf[DST_POD]->cache.count,
                 d->inf[DST_SVC]->cache.count, d->inf[DST_SLICE]->cache.count);
@@ -742,6 +761,7 @@ static const char dst_usage[] =
     "  --cluster-domain NAME       cluster domain of Service names (default cluster.local)\n"
     "  --trust-domain NAME         trust domain in identities (default cluster.local)\n"
     "  --control-plane-ns NAME     control plane namespace in identities (default linkerd)\n"
+    WF_MTLS_USAGE
     "\n" WF_CTL_COMMON_USAGE "  (the destination admin address defaults to 0.0.0.0:9996)\n";
 
 enum {
@@ -756,7 +776,8 @@ enum {
 
 #define usage_error(...) wf_ctl_usage_error("destination", __VA_ARGS__)
 
-static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, dst_cfg_t *cfg)
+static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, dst_cfg_t *cfg,
+                       wf_mtls_t *mtls)
 {
     static const struct option opts[] = {
         {"store", required_argument, NULL, OPT_STORE},
@@ -766,6 +787,7 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, dst_cfg_t *c
         {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
         {"trust-domain", required_argument, NULL, OPT_TRUST_DOMAIN},
         {"control-plane-ns", required_argument, NULL, OPT_CP_NS},
+        WF_MTLS_OPTIONS,
         WF_CTL_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -819,12 +841,17 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, dst_cfg_t *c
         case '?':
             return usage_error("unknown flag \"%s\"", argv[optind - 1]);
         default:
+            if (wf_mtls_flag(mtls, c, optarg) == 0)
+                break;
             if (wf_ctl_cfg_apply(common, c, optarg, err, sizeof(err)) != 0)
                 return usage_error("%s", err);
         }
     }
     if (optind < argc)
         return usage_error("unexpected argument \"%s\"", argv[optind]);
+    int rc = wf_mtls_check(mtls, "destination");
+    if (rc != 0)
+        return rc;
     int nsrc = (cfg->store != NULL) + (cfg->kubeconfig != NULL) + cfg->in_cluster;
     if (nsrc != 1)
         return usage_error("%s", "exactly one of --store, --kubeconfig or --kubernetes is needed");
@@ -836,7 +863,9 @@ static int parse_flags(int argc, char **argv, wf_ctl_cfg_t *common, dst_cfg_t *c
 static int dst_start(dst_t *d, char *err, size_t errlen)
 {
     metrics_start(d);
-    int rc = dst_serve(d, err, errlen);
+    int rc = wf_mtls_start(&d->mtls, err, errlen);
+    if (rc == 0)
+        rc = dst_serve(d, err, errlen);
     if (rc != 0)
         return rc;
     if (d->cfg.store != NULL)
@@ -856,13 +885,14 @@ int wf_destination_main(int argc, char **argv)
         return WF_CTL_EXIT_FAIL;
     }
     wf_ctl_cfg_t common;
-    int rc = parse_flags(argc, argv, &common, &d->cfg);
+    int rc = parse_flags(argc, argv, &common, &d->cfg, &d->mtls);
     if (rc != 0) {
         free(d);
         return rc < 0 ? WF_CTL_EXIT_OK : rc;
     }
     d->grpc.listen_fd = -1;
     wf_timer_init(&d->gauge_timer, gauge_timer_cb);
+    wf_timer_init(&d->ready_timer, ready_timer_cb);
     d->ctl.on_drain = dst_drain;
     d->ctl.on_close = dst_close;
     char err[768];
@@ -881,9 +911,10 @@ int wf_destination_main(int argc, char **argv)
             bound = d->cfg.addr;
         wf_addr_format(&bound, a, sizeof(a));
         wf_addr_format(&d->ctl.cfg.admin_addr, ad, sizeof(ad));
-        wf_log_info("weft-controller %s destination serving on %s (admin %s) from %s %s; "
+        wf_log_info("weft-controller %s destination serving on %s%s%s (admin %s) from %s %s; "
                     "cluster domain %s, trust domain %s, control plane ns %s",
-                    WEFT_VERSION, a, ad, d->src->ops->name,
+                    WEFT_VERSION, a, wf_mtls_on(&d->mtls) ? " with mTLS as " : " (plaintext)",
+                    wf_mtls_on(&d->mtls) ? d->mtls.name : "", ad, d->src->ops->name,
                     d->cfg.store != NULL        ? d->cfg.store
                     : d->cfg.kubeconfig != NULL ? d->cfg.kubeconfig
                                                 : "(in-cluster)",
@@ -898,8 +929,11 @@ int wf_destination_main(int argc, char **argv)
     }
     wf_hmap_clear(&d->watches);
     wf_hmap_clear(&d->dirty);
-    if (d->ctl.loop_ok)
+    if (d->ctl.loop_ok) {
         wf_timer_stop(&d->ctl.loop, &d->gauge_timer);
+        wf_timer_stop(&d->ctl.loop, &d->ready_timer);
+    }
+    wf_mtls_free(&d->mtls);
     dst_state_free(d);
     metrics_stop(d);
     wf_ctl_destroy(&d->ctl);

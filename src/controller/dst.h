@@ -21,6 +21,7 @@
 #define WF_CONTROLLER_DST_H
 
 #include "ctl.h"
+#include "mesh_tls.h"
 #include "dst_rules.h"
 
 #include "core/hmap.h"
@@ -80,6 +81,9 @@ typedef struct dst {
     wf_hmap_t dirty;    /* watch keys to refresh at the end of this loop iteration */
     wf_defer_t flush_defer;
     wf_timer_t gauge_timer;
+    wf_mtls_t mtls;       /* serving mTLS as a mesh workload (or plaintext) */
+    bool synced;          /* every informer listed once */
+    wf_timer_t ready_timer; /* until the certificate arrives, after sync */
     /* metrics (referenced series) */
     wf_series_t *streams_open[2], *streams_total[2], *updates[2], *invalid[2];
     wf_series_t *objects[DST_NKINDS], *source_errors[DST_NKINDS];

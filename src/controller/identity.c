@@ -245,29 +245,6 @@ static bool issuer_files_changed(identity_svc_t *svc, struct stat *cert, struct 
 
 /* --- serving certificate -------------------------------------------------------- */
 
-/* Reads a whole (small) file; *out is malloc'ed and NUL-terminated. */
-static int read_small_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -errno;
-    }
-    char *buf = malloc(1 << 20);
-    size_t n = buf != NULL ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    bool big = buf != NULL && n == (1 << 20) - 1 && fgetc(f) != EOF;
-    fclose(f);
-    if (buf == NULL || big) {
-        free(buf);
-        snprintf(err, errlen, "%s: %s", path, big ? "larger than 1 MiB" : "out of memory");
-        return WF_EINVAL;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 /* Signs a leaf for the service's own identity with the current issuer and
  * installs it (with the issuer chain) in the serving context, creating the
  * context the first time. */
@@ -710,7 +687,7 @@ static int identity_start(identity_svc_t *svc, char *err, size_t errlen)
         rc = wf_token_local_new(svc->cfg.token_store, &svc->verifier, err, errlen);
     if (rc != 0)
         return rc;
-    if ((rc = read_small_file(svc->cfg.trust_anchors, &svc->anchors_pem, &svc->anchors_pem_len,
+    if ((rc = wf_ctl_read_file(svc->cfg.trust_anchors, &svc->anchors_pem, &svc->anchors_pem_len,
                               err, errlen)) != 0)
         return rc;
     if ((rc = wf_cert_key_generate(&svc->serving_key)) != 0) {

@@ -10,7 +10,7 @@
  * connections is capped.
  */
 #include "admin.h"
-#include "identity.h"
+#include "mesh/identity_client.h"
 
 #include "core/log.h"
 #include "core/time.h"

@@ -17,7 +17,7 @@
 #include "discovery.h"
 #include "h1_proxy.h"
 #include "h2_proxy.h"
-#include "identity.h"
+#include "mesh/identity_client.h"
 #include "transport_header.h"
 
 #include "tls/client_hello.h"

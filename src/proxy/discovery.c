@@ -9,6 +9,7 @@
 #include "core/rand.h"
 #include "destination.pb-c.h"
 #include "grpc/grpc.h"
+#include "mesh/identity_client.h"
 
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -63,7 +64,16 @@ struct wf_discovery {
     wf_timer_t tick;
     wf_grpc_channel_t *ch;
     uint64_t backoff_ms, next_connect_ms;
-    bool away; /* the last attempt to reach the service failed (guarded by mu) */
+    /* mTLS to the service (WEFT_PROXY_DESTINATION_SVC_NAME set and identity
+     * on): this thread's client context, following the proxy's identity. */
+    wf_identity_t *identity; /* borrowed; NULL: plaintext */
+    wf_tls_ctx_t *tls;       /* owned */
+    uint64_t tls_gen;
+    /* When the service was first found unreachable since it last answered
+     * (0: it answers). Once that is longer ago than PENDING_MAX_MS, a
+     * target never resolved fails at once instead of waiting (a start-up
+     * race with the controller still gets the usual wait). Guarded by mu. */
+    uint64_t away_since_ms;
     wf_loop_t **wake; /* borrowed: workers' loops */
     uint32_t nwake;
 
@@ -229,6 +239,7 @@ static void on_update(wf_grpc_ccall_t *cc, const ProtobufCMessage *msg)
     }
     e->fresh_stream = false;
     d->backoff_ms = 0; /* it answers: the next loss starts the backoff again */
+    d->away_since_ms = 0;
     wake_waiters(d, e);
     pthread_mutex_unlock(&d->mu);
 }
@@ -267,7 +278,7 @@ static void stream_start(wf_discovery_t *d, dst_entry_t *e)
                                  &weft__destination__update__descriptor, 0, &cbs, e, &err);
 }
 
-/* The service is away: when to try again; askers stop waiting for it. */
+/* The service is away: when to try again. */
 static void backoff(wf_discovery_t *d, uint64_t now)
 {
     d->backoff_ms = d->backoff_ms ? WF_MIN(d->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS)
@@ -275,11 +286,24 @@ static void backoff(wf_discovery_t *d, uint64_t now)
     uint64_t wait = d->backoff_ms - wf_rand32() % (d->backoff_ms / 2 + 1);
     d->next_connect_ms = now + wait;
     pthread_mutex_lock(&d->mu);
-    d->away = true;
-    for (dst_entry_t *e = d->entries; e != NULL; e = e->next)
-        if (e->state == E_PENDING && e->waiters != 0)
-            wake_waiters(d, e); /* they fail now rather than wait */
+    if (d->away_since_ms == 0)
+        d->away_since_ms = now;
     pthread_mutex_unlock(&d->mu);
+}
+
+/* grpc channel hook: TLS to the service, which must prove
+ * WEFT_PROXY_DESTINATION_SVC_NAME; we present our own certificate. */
+static wf_io_t *tls_wrap(void *arg, wf_io_t *sock)
+{
+    wf_discovery_t *d = arg;
+    const char *why = NULL;
+    wf_io_t *io =
+        wf_tls_io_new_client(d->tls, sock, wf_str_from(d->cfg->destination_svc_name), &why);
+    if (io == NULL) {
+        wf_log_warn("discovery: cannot start TLS: %s", why);
+        wf_io_destroy(sock);
+    }
+    return io;
 }
 
 static void channel_connect(wf_discovery_t *d, uint64_t now)
@@ -288,15 +312,17 @@ static void channel_connect(wf_discovery_t *d, uint64_t now)
         return;
     wf_addr_t addr;
     int err = wf_addr_resolve(&addr, wf_str_from(d->cfg->destination_svc_addr));
-    if (err == 0)
+    if (err == 0 && d->identity != NULL) {
+        static const wf_str_t alpn[] = {{"h2", 2}};
+        if (wf_identity_tls_ctx(d->identity, &d->tls, &d->tls_gen, false, alpn, 1) == NULL)
+            return; /* no certificate yet: the next tick tries again */
+        d->ch = wf_grpc_channel_connect_wrapped(&d->loop, &addr,
+                                                wf_str_from(d->cfg->destination_svc_name),
+                                                tls_wrap, d, NULL, &err);
+    } else if (err == 0) {
         d->ch = wf_grpc_channel_connect(&d->loop, &addr, NULL, &err);
-    if (d->ch != NULL) {
-        /* Trying again: new targets wait for its answer (and are woken
-         * should this attempt fail too). */
-        pthread_mutex_lock(&d->mu);
-        d->away = false;
-        pthread_mutex_unlock(&d->mu);
-    } else {
+    }
+    if (d->ch == NULL) {
         backoff(d, now);
         wf_log_warn("discovery: cannot reach the destination service at %s: %s (retry in %llums)",
                     d->cfg->destination_svc_addr, wf_strerror(err),
@@ -402,10 +428,13 @@ int wf_discovery_new(wf_discovery_t **out, const wf_proxy_config_t *cfg, char *e
     return 0;
 }
 
-int wf_discovery_start(wf_discovery_t *d, wf_loop_t **loops, uint32_t nloops)
+int wf_discovery_start(wf_discovery_t *d, wf_loop_t **loops, uint32_t nloops,
+                       wf_identity_t *identity)
 {
     d->wake = loops;
     d->nwake = nloops;
+    if (d->cfg->destination_svc_name != NULL && d->cfg->destination_svc_name[0] != '\0')
+        d->identity = identity;
     int rc = pthread_create(&d->thread, NULL, discovery_thread, d);
     if (rc != 0)
         return -rc;
@@ -422,6 +451,7 @@ void wf_discovery_free(wf_discovery_t *d)
         wf_loop_wake(&d->loop);
         pthread_join(d->thread, NULL);
     }
+    wf_tls_ctx_unref(d->tls); /* the thread is gone: no other user */
     if (d->loop_ok)
         wf_loop_destroy(&d->loop);
     while (d->entries != NULL) {
@@ -473,7 +503,8 @@ wf_dst_result_t wf_discovery_pick2(wf_discovery_t *d, wf_str_t path, uint32_t wo
     e->last_used_ms = mono_ms();
     switch (e->state) {
     case E_PENDING:
-        if (d->away || e->last_used_ms - e->created_ms >= PENDING_MAX_MS) {
+        if ((d->away_since_ms != 0 && e->last_used_ms - d->away_since_ms >= PENDING_MAX_MS) ||
+            e->last_used_ms - e->created_ms >= PENDING_MAX_MS) {
             r = WF_DST_UNAVAILABLE; /* no answer to wait for, or none in time */
             break;
         }

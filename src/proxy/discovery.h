@@ -12,8 +12,9 @@
  * (stale-while-disconnected: a control-plane outage never breaks traffic to
  * already-resolved destinations).
  *
- * A target never resolved while the service is unreachable (or that gets
- * no answer within 3 s, Linkerd's outbound failfast) is WF_DST_UNAVAILABLE:
+ * A target that gets no answer within 3 s (Linkerd's outbound failfast),
+ * or is first asked for once the service has been unreachable for that
+ * long, is WF_DST_UNAVAILABLE:
  * the request fails (503) rather than going out unverified, in plaintext,
  * to what may be a meshed pod. A reconnect comes within 2 s (jittered
  * backoff) of the service's return, and each stream's first answer then
@@ -34,6 +35,7 @@
 #include "tls/tls_io.h"
 
 typedef struct wf_discovery wf_discovery_t;
+struct wf_identity;
 
 typedef enum wf_dst_result {
     WF_DST_PENDING,      /* asked; the worker's loop is woken on the answer */
@@ -52,8 +54,11 @@ typedef struct wf_dst_pick {
 
 /* NULL *out (and 0) when WEFT_PROXY_DESTINATION_SVC_ADDR is unset. */
 int wf_discovery_new(wf_discovery_t **out, const wf_proxy_config_t *cfg, char *err, size_t errlen);
-/* loops[i] is worker i's loop (woken when an answer it waits for comes). */
-int wf_discovery_start(wf_discovery_t *d, wf_loop_t **loops, uint32_t nloops);
+/* loops[i] is worker i's loop (woken when an answer it waits for comes).
+ * With identity (not NULL) and WEFT_PROXY_DESTINATION_SVC_NAME set, the
+ * service is reached over mTLS and must prove that name; else plaintext. */
+int wf_discovery_start(wf_discovery_t *d, wf_loop_t **loops, uint32_t nloops,
+                       struct wf_identity *identity);
 void wf_discovery_free(wf_discovery_t *d);
 
 /* Longest rendered dst_* label list of a destination. */

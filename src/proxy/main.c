@@ -11,7 +11,7 @@
 #include "core/log.h"
 #include "http_metrics.h"
 #include "discovery.h"
-#include "identity.h"
+#include "mesh/identity_client.h"
 #include "proxy.h"
 
 #include <signal.h>
@@ -66,7 +66,15 @@ int main(int argc, char **argv)
     wf_http_metrics_register();
     if (wf_proxy_identity_enabled(&proxy.cfg)) {
         wf_identity_metrics_register();
-        if (wf_identity_new(&proxy.identity, &proxy.cfg, err, sizeof(err)) != 0) {
+        wf_idc_conf_t idc = {
+            .trust_anchors = proxy.cfg.identity_trust_anchors,
+            .token_file = proxy.cfg.identity_token_file,
+            .svc_addr = proxy.cfg.identity_svc_addr,
+            .svc_name = proxy.cfg.identity_svc_name,
+            .local_name = proxy.cfg.identity_local_name,
+            .anchors_source = "WEFT_PROXY_IDENTITY_TRUST_ANCHORS",
+        };
+        if (wf_identity_new(&proxy.identity, &idc, err, sizeof(err)) != 0) {
             fprintf(stderr, "weft-proxy: invalid configuration: %s\n", err);
             return 1;
         }
@@ -125,7 +133,7 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < proxy.nworkers; i++)
         loops[i] = &proxy.workers[i].loop;
     if (proxy.discovery != NULL &&
-        (rc = wf_discovery_start(proxy.discovery, loops, proxy.nworkers)) != 0) {
+        (rc = wf_discovery_start(proxy.discovery, loops, proxy.nworkers, proxy.identity)) != 0) {
         fprintf(stderr, "weft-proxy: cannot start discovery: %s\n", wf_strerror(rc));
         return 1;
     }

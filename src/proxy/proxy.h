@@ -69,7 +69,7 @@ struct wf_worker {
     struct wf_h2c *h2_conns;       /* owned: upstream HTTP/2 connections */
     struct wf_tls_ctx *tls_server; /* owned: inbound mTLS, built from the identity */
     struct wf_tls_ctx *tls_client; /* owned: outbound mTLS to meshed endpoints */
-    uint64_t tls_gen;              /* identity generation tls_server holds */
+    uint64_t tls_server_gen, tls_client_gen; /* identity generations they hold */
     struct wf_ep_stats *eps;       /* owned: balancer stats per endpoint (balance.h) */
 };
 

@@ -9,7 +9,7 @@
 #include "h1_proxy.h"
 #include "h2_proxy.h"
 #include "balance.h"
-#include "identity.h"
+#include "mesh/identity_client.h"
 #include "tls/tls_ctx.h"
 
 #include "core/log.h"
@@ -233,54 +233,17 @@ void wf_worker_join(wf_worker_t *w)
     wf_loop_destroy(&w->loop);
 }
 
-/* Builds or updates a worker context with the identity's current cert. */
-static wf_tls_ctx_t *tls_refresh_one(wf_worker_t *w, wf_tls_ctx_t *ctx, bool server, wf_str_t pem,
-                                     EVP_PKEY *key)
-{
-    const char *why = NULL;
-    if (ctx == NULL) {
-        /* Meshed peers speak the transport ALPN; other clients of the
-         * inbound port (an openssl or curl client holding a mesh cert) may
-         * offer none, which is fine. */
-        static const wf_str_t alpn[] = {{WF_TLS_ALPN_TRANSPORT, sizeof(WF_TLS_ALPN_TRANSPORT) - 1}};
-        wf_tls_ctx_conf_t conf = {
-            .cert_chain_pem = pem,
-            .key = key,
-            .trust_pem = wf_identity_trust_pem(w->proxy->identity),
-            .alpn = alpn,
-            .alpn_count = WF_ARRAY_LEN(alpn),
-            /* Clients without a cert get TLS and no client_id (Linkerd
-             * does the same); policy decides later what they may do. */
-            .client_auth = WF_TLS_CLIENT_AUTH_OPTIONAL,
-        };
-        ctx = server ? wf_tls_ctx_new_server(&conf, &why) : wf_tls_ctx_new_client(&conf, &why);
-        if (ctx == NULL)
-            wf_log_warn("worker %u: cannot build the %s TLS context: %s", w->id,
-                        server ? "inbound" : "outbound", why);
-    } else if (wf_tls_ctx_set_cert(ctx, pem, key, &why) != 0) {
-        wf_log_warn("worker %u: cannot use the new certificate: %s", w->id, why);
-    }
-    return ctx;
-}
-
-/* Follows the identity: rebuilds the worker's contexts when it moved on. */
+/* Follows the identity: the worker's contexts hold its current cert.
+ * Meshed peers speak the transport ALPN; other clients of the inbound port
+ * (an openssl or curl client holding a mesh cert) may offer none. */
 static void tls_refresh(wf_worker_t *w)
 {
+    static const wf_str_t alpn[] = {{WF_TLS_ALPN_TRANSPORT, sizeof(WF_TLS_ALPN_TRANSPORT) - 1}};
     wf_identity_t *id = w->proxy->identity;
-    if (id == NULL || wf_identity_generation(id) == w->tls_gen)
+    if (id == NULL)
         return;
-    char *pem;
-    size_t len;
-    EVP_PKEY *key;
-    uint64_t gen;
-    if (wf_identity_snapshot(id, &pem, &len, &key, &gen) != 0)
-        return;
-    w->tls_server = tls_refresh_one(w, w->tls_server, true, (wf_str_t){pem, len}, key);
-    w->tls_client = tls_refresh_one(w, w->tls_client, false, (wf_str_t){pem, len}, key);
-    if (w->tls_server != NULL && w->tls_client != NULL)
-        w->tls_gen = gen;
-    free(pem);
-    EVP_PKEY_free(key);
+    wf_identity_tls_ctx(id, &w->tls_server, &w->tls_server_gen, true, alpn, WF_ARRAY_LEN(alpn));
+    wf_identity_tls_ctx(id, &w->tls_client, &w->tls_client_gen, false, alpn, WF_ARRAY_LEN(alpn));
 }
 
 wf_tls_ctx_t *wf_worker_tls_server(wf_worker_t *w)

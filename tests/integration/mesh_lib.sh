@@ -24,8 +24,9 @@ MESH_NS=demo
 S="$T/store"
 MESH_T0="" # with MESH_PUT_T0=1: CLOCK_REALTIME just before mesh_put's rename(2)
 
-# mesh_id SA — the identity of ServiceAccount SA in namespace demo
-mesh_id() { echo "$1.$MESH_NS.$MESH_SUFFIX"; }
+# mesh_id SA [NS] — the identity of ServiceAccount SA in namespace NS (demo)
+mesh_id() { echo "$1.${2:-$MESH_NS}.$MESH_SUFFIX"; }
+MESH_DST_ID=$(mesh_id weft-destination linkerd)
 
 mesh_init() {
   local weft=$WEFT_BIN/weft
@@ -40,15 +41,15 @@ mesh_init() {
     >"$S/namespaces/$MESH_NS.json"
 }
 
-# mesh_token POD SA — a token for POD's proxy, which the identity service
-# accepts for SA's identity
+# mesh_token POD SA [NS] — a token for POD's proxy, which the identity
+# service accepts for SA's identity (in NS, default demo)
 mesh_token() {
-  local pod=$1 sa=$2 tok
+  local pod=$1 sa=$2 ns=${3:-$MESH_NS} tok
   mkdir -p "$T/pod-$pod"
   tok=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
   printf '%s' "$tok" >"$T/pod-$pod/token"
   chown -R "$PROXY_UID:$PROXY_UID" "$T/pod-$pod"
-  mesh_id "$sa" >"$T/tokens/$(printf '%s' "$tok" | sha256sum | cut -d' ' -f1)"
+  mesh_id "$sa" "$ns" >"$T/tokens/$(printf '%s' "$tok" | sha256sum | cut -d' ' -f1)"
 }
 
 # mesh_put RESOURCE NAME < JSON — an object into the store, atomically (the
@@ -110,23 +111,30 @@ EOF
   mesh_slice "$name" "$tport" "$@"
 }
 
-# mesh_cp_start — identity (:8080) and destination (:8086) in pod cp; sets
-# ID_PID and DST_PID
+# mesh_cp_start — identity (:8080) and destination (:8086, mTLS as
+# weft-destination.linkerd, certified by the identity service like any
+# workload) in pod cp; sets ID_PID and DST_PID
 mesh_cp_start() {
   start_bg cp "$WEFT_BIN/weft-controller" identity --addr 0.0.0.0:8080 \
     --admin-addr 127.0.0.1:9990 --issuer-cert "$T/issuer.crt" --issuer-key "$T/issuer.key" \
     --trust-anchors "$T/ca.crt" --token-store "$T/tokens" >>"$T/identity.log" 2>&1
   ID_PID=$BG_PID
-  mesh_dst_start
   wait_listen cp 8080
+  mesh_dst_start
 }
 
 # mesh_dst_start — (again) the destination service in pod cp; sets DST_PID
+# once it is ready (certified)
 mesh_dst_start() {
+  [ -s "$T/pod-cp/token" ] || mesh_token cp weft-destination linkerd
   start_bg cp "$WEFT_BIN/weft-controller" destination --store "$S" --addr 0.0.0.0:8086 \
-    --admin-addr 127.0.0.1:9996 >>"$T/destination.log" 2>&1
+    --admin-addr 127.0.0.1:9996 --identity-trust-anchors "$T/ca.crt" \
+    --identity-token-file "$T/pod-cp/token" --identity-addr "${POD_IP[cp]}:8080" \
+    --identity-svc-name "weft-identity.linkerd.$MESH_SUFFIX" --identity-name "$MESH_DST_ID" \
+    >>"$T/destination.log" 2>&1
   DST_PID=$BG_PID
-  wait_listen cp 8086
+  wait_until 15 in_pod cp curl -fsS --max-time 1 -o /dev/null http://127.0.0.1:9996/ready ||
+    fail "the destination service is not ready (certified) after 15 s"
 }
 
 # mesh_env POD SA [VAR=value...] — MESH_ENV: the WEFT_PROXY_* variables
@@ -142,6 +150,7 @@ mesh_env() {
     "WEFT_PROXY_IDENTITY_SVC_NAME=weft-identity.linkerd.$MESH_SUFFIX"
     "WEFT_PROXY_IDENTITY_LOCAL_NAME=$(mesh_id "$sa")"
     "WEFT_PROXY_DESTINATION_SVC_ADDR=${POD_IP[cp]}:8086"
+    "WEFT_PROXY_DESTINATION_SVC_NAME=$MESH_DST_ID"
     "WEFT_PROXY_DESTINATION_CONTEXT={\"ns\":\"$MESH_NS\",\"nodeName\":\"local\",\"pod\":\"$pod\"}"
     "$@"
   )

@@ -312,6 +312,23 @@ for _ in $(seq 100); do
 done
 assert_eq "$(metric destination_streams_open)" 0 "cancelled streams are closed"
 
+# ---- bad flags for mTLS serving ------------------------------------------------------------------------------------
+rc=0
+out=$("$CTL" destination --store "$T" --identity-name "weft-destination.linkerd.serviceaccount.identity.linkerd.cluster.local" 2>&1) || rc=$?
+assert_eq "$rc" 2 "mTLS flags given in part: usage error (exit 2)"
+assert_contains "$out" "go together" "... saying the five --identity-* flags go together"
+rc=0
+out=$("$CTL" destination --store "$T" --identity-trust-anchors /nonexistent --identity-token-file /x \
+  --identity-addr "no-port" --identity-svc-name a.b --identity-name c.d 2>&1) || rc=$?
+assert_eq "$rc" 2 "a bad --identity-addr: usage error"
+assert_contains "$out" "--identity-addr" "... naming the flag"
+rc=0
+out=$("$CTL" destination --store "$T" --addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
+  --identity-trust-anchors /nonexistent --identity-token-file /x --identity-addr 127.0.0.1:1 \
+  --identity-svc-name a.b --identity-name c.d 2>&1) || rc=$?
+assert_eq "$rc" 1 "unreadable trust anchors: cannot start (exit 1)"
+assert_contains "$out" "/nonexistent" "... naming the file"
+
 # ---- shutdown --------------------------------------------------------------------------------------------------
 kill -TERM "$CTL_PID"
 rc=0

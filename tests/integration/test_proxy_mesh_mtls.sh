@@ -139,6 +139,11 @@ assert_ge "$(metric b tcp_open_total "direction=\"inbound\",peer=\"src\",tls=\"t
 kill_tree "$TCPDUMP_PID" INT
 assert_eq "$(grep -a -c "$MARK" "$T/hop.pcap" || true)" 0 "no plaintext application bytes between the pods"
 assert_gt "$(stat -c %s "$T/hop.pcap")" 2000 "the capture saw the traffic"
+assert_eq "$(grep -a -c '10.43.0.10:80' "$T/hop.pcap" || true)" 0 \
+  "discovery (Get 10.43.0.10:80) went over mTLS too: no plaintext path on the wire"
+out=$(in_pod cp curl -sS --max-time 3 --http2-prior-knowledge -o /dev/null -w '%{http_code}' \
+  http://127.0.0.1:8086/ 2>&1) || true
+assert_contains "$out" "000" "the destination service refuses plaintext (it serves mTLS only)"
 
 # ---- ingress mode (seed ch. 5): routed by l5d-dst-override --------------------------------
 # The address the ingress sends to does not matter (nothing is there);

@@ -157,9 +157,23 @@ def control_plane(path, ns, replicas):
             if m["name"] not in vols:
                 fail(f"{name}: mount of an undeclared volume {m['name']}")
         for v in ps.get("volumes", []):
+            if "projected" in v:
+                # a ServiceAccount token for the identity service's audience
+                srcs = v["projected"]["sources"]
+                if [x.get("serviceAccountToken", {}).get("audience") for x in srcs] != ["identity.l5d.io"]:
+                    fail(f"{name}: projected volume {v['name']} is not an identity token: {srcs}")
+                continue
             ref = v.get("secret", {}).get("secretName") or v.get("configMap", {}).get("name")
             if ref not in names("Secret") + names("ConfigMap"):
                 fail(f"{name}: volume refers to a missing object {ref}")
+        if name == "weft-destination":
+            # served over mTLS as a mesh workload, with its own identity
+            args = c["args"]
+            want = f"weft-destination.{ns}.serviceaccount.identity.{ns}."
+            if "--identity-name" not in args or not args[args.index("--identity-name") + 1].startswith(want):
+                fail(f"{name}: not serving mTLS as {want}<trust domain>: {args}")
+            if not any("projected" in v for v in ps.get("volumes", [])):
+                fail(f"{name}: no identity token volume")
         if replicas > 1 and "podAntiAffinity" not in ps.get("affinity", {}):
             fail(f"{name}: HA without anti-affinity")
         svc_targets[name] = (tl, ports)

@@ -1,5 +1,5 @@
 /*
- * identity.c — see identity.h. One Certify at a time: the thread's timer
+ * identity_client.c — see identity_client.h. One Certify at a time: the thread's timer
  * starts an attempt (read the token, resolve the service, open a TLS gRPC
  * channel, call), the call's completion installs the certificate or
  * schedules a retry, and the channel is closed after every attempt:
@@ -11,7 +11,7 @@
  * identity as its DNS SAN and certify our key. A response failing any of
  * that counts as a failed refresh.
  */
-#include "identity.h"
+#include "identity_client.h"
 
 #include "core/log.h"
 #include "core/loop.h"
@@ -35,12 +35,13 @@
 #define CERTIFY_PATH "/weft.identity.Identity/Certify"
 #define CERTIFY_TIMEOUT_MS 10000
 #define BACKOFF_MIN_MS 1000
+#define FIRST_BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 60000
 #define TOKEN_MAX (64 * 1024)
 
 static wf_metric_family_t fam_expiry = {
     "identity_cert_expiration_timestamp_seconds",
-    "notAfter of the proxy's current certificate, seconds since the epoch", WF_METRIC_GAUGE,
+    "notAfter of the current workload certificate, seconds since the epoch", WF_METRIC_GAUGE,
     NULL, 0, 0};
 static wf_metric_family_t fam_refreshes = {
     "identity_cert_refreshes_total", "Certificate refreshes by result", WF_METRIC_COUNTER, NULL,
@@ -54,7 +55,7 @@ void wf_identity_metrics_register(void)
 
 struct wf_identity {
     /* Constant after wf_identity_new. */
-    const wf_proxy_config_t *cfg;   /* borrowed */
+    wf_idc_conf_t conf;             /* owned copies */
     wf_str_t local_name, trust_pem; /* borrowed from the environment */
     STACK_OF(X509) * anchors;       /* owned */
     EVP_PKEY *key;                  /* owned; never serialized */
@@ -197,7 +198,11 @@ static void schedule(wf_identity_t *id, uint64_t after_ms)
 /* After a failure: back off, but try again before the current cert expires. */
 static void schedule_retry(wf_identity_t *id)
 {
-    id->backoff_ms = id->backoff_ms == 0 ? BACKOFF_MIN_MS
+    /* Without any certificate yet, nothing works until one comes: the
+     * first retries come sooner (the identity service is often starting
+     * at the same moment), from 200 ms. */
+    uint64_t min = atomic_load(&id->gen) == 0 ? FIRST_BACKOFF_MIN_MS : BACKOFF_MIN_MS;
+    id->backoff_ms = id->backoff_ms == 0 ? min
                                          : WF_MIN(id->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS);
     uint64_t after = jitter(id->backoff_ms);
     int64_t na = atomic_load(&id->not_after);
@@ -265,7 +270,7 @@ static wf_io_t *tls_wrap(void *arg, wf_io_t *sock)
 {
     wf_identity_t *id = arg;
     const char *why = NULL;
-    wf_io_t *io = wf_tls_io_new_client(id->client_ctx, sock, wf_str_from(id->cfg->identity_svc_name),
+    wf_io_t *io = wf_tls_io_new_client(id->client_ctx, sock, wf_str_from(id->conf.svc_name),
                                        &why);
     if (io == NULL) {
         wf_log_warn("identity: cannot start TLS: %s", why);
@@ -301,14 +306,14 @@ static int read_token(const char *path, uint8_t **out, size_t *len, char *err, s
 static void attempt(wf_loop_t *loop, wf_timer_t *t)
 {
     wf_identity_t *id = wf_container_of(t, wf_identity_t, timer);
-    const wf_proxy_config_t *cfg = id->cfg;
+    const wf_idc_conf_t *cfg = &id->conf;
     if (id->ch != NULL)
         return; /* one attempt at a time */
     uint8_t *token = NULL;
     size_t token_len = 0;
     char err[256];
-    if (read_token(cfg->identity_token_file, &token, &token_len, err, sizeof(err)) != 0)
-        return fail_attempt(id, "token file %s: %s", cfg->identity_token_file, err);
+    if (read_token(cfg->token_file, &token, &token_len, err, sizeof(err)) != 0)
+        return fail_attempt(id, "token file %s: %s", cfg->token_file, err);
     const char *why = NULL;
     static const wf_str_t alpn[] = {{"h2", 2}};
     wf_tls_ctx_conf_t conf = {.trust_pem = id->trust_pem, .alpn = alpn, .alpn_count = 1};
@@ -319,21 +324,21 @@ static void attempt(wf_loop_t *loop, wf_timer_t *t)
         return fail_attempt(id, "cannot build the TLS client context: %s%s", why, "");
     }
     wf_addr_t addr;
-    int rc = wf_addr_resolve(&addr, wf_str_from(cfg->identity_svc_addr));
+    int rc = wf_addr_resolve(&addr, wf_str_from(cfg->svc_addr));
     if (rc != 0) {
         free(token);
         return fail_attempt(id, "cannot resolve the identity service address %s: %s",
-                            cfg->identity_svc_addr, wf_strerror(rc));
+                            cfg->svc_addr, wf_strerror(rc));
     }
-    id->ch = wf_grpc_channel_connect_wrapped(loop, &addr, wf_str_from(cfg->identity_svc_name),
+    id->ch = wf_grpc_channel_connect_wrapped(loop, &addr, wf_str_from(cfg->svc_name),
                                              tls_wrap, id, NULL, &rc);
     if (id->ch == NULL) {
         free(token);
-        return fail_attempt(id, "cannot connect to %s: %s", cfg->identity_svc_addr,
+        return fail_attempt(id, "cannot connect to %s: %s", cfg->svc_addr,
                             wf_strerror(rc));
     }
     Weft__Identity__CertifyRequest req = WEFT__IDENTITY__CERTIFY_REQUEST__INIT;
-    req.identity = (char *)cfg->identity_local_name;
+    req.identity = (char *)cfg->local_name;
     req.token = (ProtobufCBinaryData){token_len, token};
     req.certificate_signing_request = (ProtobufCBinaryData){id->csr_len, id->csr};
     static const wf_grpc_ccall_cbs_t cbs = {on_message, on_done};
@@ -383,31 +388,57 @@ static void *identity_thread(void *arg)
 
 /* --- API ------------------------------------------------------------------------------ */
 
-int wf_identity_new(wf_identity_t **out, const wf_proxy_config_t *cfg, char *err, size_t errlen)
+static void conf_free(wf_idc_conf_t *c)
+{
+    free((char *)c->trust_anchors);
+    free((char *)c->token_file);
+    free((char *)c->svc_addr);
+    free((char *)c->svc_name);
+    free((char *)c->local_name);
+    free((char *)c->anchors_source);
+}
+
+static int conf_copy(wf_idc_conf_t *to, const wf_idc_conf_t *from)
+{
+    const char *const *f[] = {&from->trust_anchors, &from->token_file, &from->svc_addr,
+                              &from->svc_name, &from->local_name, &from->anchors_source};
+    const char **t[] = {&to->trust_anchors, &to->token_file, &to->svc_addr,
+                        &to->svc_name, &to->local_name, &to->anchors_source};
+    for (size_t i = 0; i < WF_ARRAY_LEN(f); i++) {
+        if (*f[i] == NULL || (*t[i] = strdup(*f[i])) == NULL)
+            return WF_ENOMEM;
+    }
+    return 0;
+}
+
+int wf_identity_new(wf_identity_t **out, const wf_idc_conf_t *conf, char *err, size_t errlen)
 {
     *out = NULL;
     wf_identity_t *id = calloc(1, sizeof(*id));
-    if (id == NULL) {
+    if (id == NULL || conf_copy(&id->conf, conf) != 0) {
         snprintf(err, errlen, "out of memory");
+        if (id != NULL)
+            conf_free(&id->conf);
+        free(id);
         return WF_ENOMEM;
     }
-    id->cfg = cfg;
-    id->local_name = wf_str_from(cfg->identity_local_name);
-    id->trust_pem = wf_str_from(cfg->identity_trust_anchors);
+    const wf_idc_conf_t *cfg = &id->conf;
+    id->local_name = wf_str_from(cfg->local_name);
+    id->trust_pem = wf_str_from(cfg->trust_anchors);
     pthread_mutex_init(&id->mu, NULL);
     int rc = WF_EINVAL;
     id->anchors = anchors_parse(id->trust_pem);
     if (id->anchors == NULL) {
         snprintf(err, errlen,
-                 "WEFT_PROXY_IDENTITY_TRUST_ANCHORS: no PEM certificate found (expected the "
-                 "trust anchors' PEM text, not a file name)");
+                 "%s: no PEM certificate found (expected the trust anchors' PEM text)",
+                 cfg->anchors_source);
         goto fail;
     }
     if ((rc = wf_cert_key_generate(&id->key)) != 0) {
         snprintf(err, errlen, "cannot generate a private key");
         goto fail;
     }
-    if ((rc = wf_cert_csr_build(id->key, cfg->identity_local_name, &id->csr, &id->csr_len, err,
+    if ((rc = wf_cert_csr_build(id->key, cfg->local_name, &id->csr, &id->csr_len, err,
                                 errlen)) != 0)
         goto fail;
     if ((rc = wf_loop_init(&id->loop)) != 0) {
@@ -457,6 +488,7 @@ void wf_identity_free(wf_identity_t *id)
     free(id->csr);
     free(id->chain_pem);
     pthread_mutex_destroy(&id->mu);
+    conf_free(&id->conf);
     free(id);
 }
 
@@ -500,4 +532,44 @@ wf_str_t wf_identity_local_name(const wf_identity_t *id)
 wf_str_t wf_identity_trust_pem(const wf_identity_t *id)
 {
     return id->trust_pem;
+}
+
+wf_tls_ctx_t *wf_identity_tls_ctx(wf_identity_t *id, wf_tls_ctx_t **ctx, uint64_t *gen,
+                                  bool server, const wf_str_t *alpn, size_t alpn_count)
+{
+    if (*ctx != NULL && wf_identity_generation(id) == *gen)
+        return *ctx;
+    char *pem;
+    size_t len;
+    EVP_PKEY *key;
+    uint64_t g;
+    if (wf_identity_snapshot(id, &pem, &len, &key, &g) != 0)
+        return *ctx; /* none yet: NULL; else the one we have */
+    const char *why = NULL;
+    if (*ctx == NULL) {
+        wf_tls_ctx_conf_t conf = {
+            .cert_chain_pem = {pem, len},
+            .key = key,
+            .trust_pem = id->trust_pem,
+            .alpn = alpn,
+            .alpn_count = alpn_count,
+            /* Clients without a cert get TLS and no client identity
+             * (Linkerd does the same); policy decides what they may do. */
+            .client_auth = WF_TLS_CLIENT_AUTH_OPTIONAL,
+        };
+        *ctx = server ? wf_tls_ctx_new_server(&conf, &why) : wf_tls_ctx_new_client(&conf, &why);
+        if (*ctx == NULL)
+            wf_log_warn("cannot build a %s TLS context for %.*s: %s", server ? "server" : "client",
+                        (int)id->local_name.len, id->local_name.ptr, why);
+        else
+            *gen = g;
+    } else if (wf_tls_ctx_set_cert(*ctx, (wf_str_t){pem, len}, key, &why) != 0) {
+        wf_log_warn("cannot use the new certificate for %.*s: %s", (int)id->local_name.len,
+                    id->local_name.ptr, why);
+    } else {
+        *gen = g;
+    }
+    free(pem);
+    EVP_PKEY_free(key);
+    return *ctx;
 }
