@@ -70,7 +70,8 @@ dst_watch() {
     --descriptor_set_out="$T/weft.pb" destination.proto
   # shellcheck disable=SC2016  # expanded by the inner bash
   start_bg cp bash -c '"$@" | while IFS= read -r l; do printf "%s %s\n" "$EPOCHREALTIME" "$l"; done' \
-    dst_watch "$PY" "$WT_LIB_DIR/helpers/dst_client.py" "$T/weft.pb" "127.0.0.1:8086" \
+    dst_watch env "DST_CLIENT_CA=$T/ca.crt" "DST_CLIENT_NAME=$MESH_DST_ID" \
+    "$PY" "$WT_LIB_DIR/helpers/dst_client.py" "$T/weft.pb" "127.0.0.1:8086" \
     get "$1" >"$2" 2>"$2.err"
   wait_until 10 grep -q ' ADD ' "$2" || die "dst_watch $1: no ADD from the destination service: $(head -c 300 "$2.err")"
 }

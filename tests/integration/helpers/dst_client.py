@@ -7,6 +7,10 @@ Message classes come from proto/destination.proto at test time (protoc-c
 
   dst_client.py DESCRIPTORS HOST:PORT get|profile PATH [MAX_MESSAGES]
 
+With DST_CLIENT_CA (trust anchors, PEM file) and DST_CLIENT_NAME (the
+service's identity) in the environment it speaks TLS, as to a destination
+service serving mTLS (client certificates are optional there).
+
 Prints one line per message received, flushed at once, in a normalized
 form that a shell test can grep:
   ADD set=<k=v,...> <ip:port>|id=<identity or ->|hint=<h2|opaque|-><+t4143>|w=<weight>|<k=v,...> ...
@@ -17,6 +21,7 @@ and, when the stream ends, "STATUS <CODE_NAME> <details>". Stops after
 MAX_MESSAGES messages (default: never; the test kills it by PID).
 """
 import ipaddress
+import os
 import sys
 
 import grpc
@@ -84,7 +89,14 @@ def main():
     else:
         method, Resp, show = "/weft.destination.Destination/GetProfile", \
             m["weft.destination.DestinationProfile"], show_profile
-    ch = grpc.insecure_channel(target)
+    ca, name = os.environ.get("DST_CLIENT_CA"), os.environ.get("DST_CLIENT_NAME")
+    if ca and name:
+        with open(ca, "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        ch = grpc.secure_channel(target, creds,
+                                 options=[("grpc.ssl_target_name_override", name)])
+    else:
+        ch = grpc.insecure_channel(target)
     grpc.channel_ready_future(ch).result(timeout=10)
     call = ch.unary_stream(method, request_serializer=Req.SerializeToString,
                            response_deserializer=Resp.FromString)
