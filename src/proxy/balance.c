@@ -26,6 +26,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define TAU_MS 10000.0       /* EWMA decay time constant (Linkerd: 10 s) */
 /* Latencies below this count as equal (in-flight requests decide): on a
@@ -53,6 +54,14 @@ wf_ep_stats_t *wf_balance_ep(wf_worker_t *w, const wf_dst_pick_t *pick)
     e->app_port = pick->app_port;
     e->next = w->eps;
     w->eps = e;
+    return e;
+}
+
+wf_ep_stats_t *wf_balance_use(wf_worker_t *w, const wf_dst_pick_t *pick)
+{
+    wf_ep_stats_t *e = wf_balance_ep(w, pick);
+    if (e != NULL && strcmp(e->labels, pick->labels) != 0)
+        memcpy(e->labels, pick->labels, strlen(pick->labels) + 1);
     return e;
 }
 

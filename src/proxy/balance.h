@@ -28,11 +28,15 @@ typedef struct wf_ep_stats {
     uint32_t inflight;     /* streams open towards it */
     uint64_t fail_until_ms; /* resting until (loop time): not chosen while another can be */
     uint8_t fails;          /* connection failures in a row */
+    char labels[WF_DST_EP_LABELS_MAX]; /* its dst_* metric labels (from discovery) */
 } wf_ep_stats_t;
 
 /* The worker's stats for pick's endpoint, created on first use (NULL when
  * the table is full or memory is short: the endpoint is then unweighted). */
 wf_ep_stats_t *wf_balance_ep(wf_worker_t *w, const wf_dst_pick_t *pick);
+/* The stats of the endpoint a request goes to, its labels brought up to
+ * date from the pick (responses are counted under them). */
+wf_ep_stats_t *wf_balance_use(wf_worker_t *w, const wf_dst_pick_t *pick);
 /* Chooses between a and b (may be the same endpoint); returns the better. */
 const wf_dst_pick_t *wf_balance_choose(wf_worker_t *w, const wf_dst_pick_t *a,
                                        const wf_dst_pick_t *b);

@@ -894,6 +894,7 @@ int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target)
         if (!h2 && wf_http_head_set(&x->req, WF_STR(WF_L5D_ORIG_PROTO), WF_STR("HTTP/1.1")) != 0)
             return WF_ENOMEM;
         *target = pick.addr;
+        wf_balance_use(w, &pick);
         return wf_h2c_forward_mesh(w, c->side, x, &pick);
     }
     return h2 ? wf_h2c_forward(w, c->side, x, target) : wf_h1c_forward(w, c->side, x, target);
@@ -907,6 +908,7 @@ int wf_pconn_resend(wf_worker_t *w, const wf_side_t *side, wf_exchange_t *x)
     if (path.len == 0 || w->proxy->discovery == NULL || wf_worker_tls_client(w) == NULL ||
         outbound_pick(w, path, &pick) != WF_DST_MESHED)
         return WF_ENOTFOUND; /* it was meshed a moment ago; no longer */
+    wf_balance_use(w, &pick);
     return wf_h2c_forward_mesh(w, side, x, &pick);
 }
 

@@ -36,6 +36,7 @@ typedef struct dst_ep {
     uint16_t inbound_port; /* opaque transport hint: the proxy's port; 0: none */
     bool meshed;
     char identity[WF_TLS_ID_MAX + 1];
+    char labels[WF_DST_EP_LABELS_MAX]; /* dst_pod="...",... (the set's own ones left out) */
 } dst_ep_t;
 
 typedef enum { E_PENDING, E_RESOLVED, E_NO_ENDPOINTS, E_NOT_SERVICE } entry_state_t;
@@ -135,29 +136,34 @@ static bool label_value_ok(const char *v)
     return true;
 }
 
-/* The set's labels (namespace, service, ...) as dst_<key>="<value>". */
-static void render_labels(dst_entry_t *e, const Weft__Destination__WeightedAddrSet *set)
+/* Appends one label as dst_<key>="<value>" to out (length *n) unless
+ * `skip` (the set's labels, rendered) already has its key; one that is
+ * unsafe to render or does not fit is left out, whole. */
+static void add_label(char *out, size_t outlen, size_t *n, const char *k, const char *v,
+                      const char *skip)
 {
-    size_t n = 0;
-    e->labels[0] = '\0';
-    for (size_t i = 0; i < set->n_metric_labels; i++) {
-        const char *k = set->metric_labels[i]->key, *v = set->metric_labels[i]->value;
-        if (k == NULL || v == NULL || !label_value_ok(k) || !label_value_ok(v))
-            continue;
-        int w = snprintf(e->labels + n, sizeof(e->labels) - n, "%sdst_%s=\"%s\"", n ? "," : "",
-                         k, v);
-        if (w < 0 || (size_t)w >= sizeof(e->labels) - n) {
-            e->labels[n] = '\0'; /* a label that does not fit is left out, whole */
-            break;
-        }
-        n += (size_t)w;
-    }
+    if (k == NULL || v == NULL || !label_value_ok(k) || !label_value_ok(v))
+        return;
+    char key[72];
+    snprintf(key, sizeof(key), "dst_%s=", k);
+    if (skip != NULL && strstr(skip, key) != NULL)
+        return;
+    int w = snprintf(out + *n, outlen - *n, "%s%s\"%s\"", *n ? "," : "", key, v);
+    if (w < 0 || (size_t)w >= outlen - *n)
+        out[*n] = '\0';
+    else
+        *n += (size_t)w;
 }
 
 static void apply_add(dst_entry_t *e, const Weft__Destination__WeightedAddrSet *set)
 {
-    if (set->n_metric_labels > 0)
-        render_labels(e, set);
+    if (set->n_metric_labels > 0) {
+        size_t n = 0;
+        e->labels[0] = '\0';
+        for (size_t i = 0; i < set->n_metric_labels; i++)
+            add_label(e->labels, sizeof(e->labels), &n, set->metric_labels[i]->key,
+                      set->metric_labels[i]->value, NULL);
+    }
     for (size_t i = 0; i < set->n_addrs; i++) {
         const Weft__Destination__WeightedAddr *wa = set->addrs[i];
         dst_ep_t ep = {0};
@@ -170,6 +176,10 @@ static void apply_add(dst_entry_t *e, const Weft__Destination__WeightedAddrSet *
             ep.meshed = true;
             snprintf(ep.identity, sizeof(ep.identity), "%s", ti->dns_like_identity->name);
         }
+        size_t nl = 0;
+        for (size_t j = 0; j < wa->n_metric_labels; j++)
+            add_label(ep.labels, sizeof(ep.labels), &nl, wa->metric_labels[j]->key,
+                      wa->metric_labels[j]->value, e->labels);
         const Weft__Destination__ProtocolHint *ph = wa->protocol_hint;
         if (ph != NULL && ph->opaque_transport != NULL && ph->opaque_transport->inbound_port > 0 &&
             ph->opaque_transport->inbound_port <= 65535)
@@ -472,6 +482,7 @@ static void fill_pick(const dst_ep_t *ep, wf_dst_pick_t *pick)
     wf_addr_set_port(&pick->addr, ep->inbound_port ? ep->inbound_port : 4143);
     pick->opaque = ep->inbound_port != 0;
     snprintf(pick->identity, sizeof(pick->identity), "%s", ep->identity);
+    memcpy(pick->labels, ep->labels, strlen(ep->labels) + 1);
 }
 
 wf_dst_result_t wf_discovery_pick2(wf_discovery_t *d, wf_str_t path, uint32_t worker,

@@ -45,11 +45,16 @@ typedef enum wf_dst_result {
     WF_DST_UNAVAILABLE,  /* never resolved, and the destination service is away: fail */
 } wf_dst_result_t;
 
+/* Longest rendered dst_* label list of one endpoint (dst_pod="...",
+ * dst_deployment="...", ...; each value at most 63 bytes). */
+#define WF_DST_EP_LABELS_MAX 512
+
 typedef struct wf_dst_pick {
     wf_addr_t addr;      /* where to connect: the endpoint's proxy inbound port */
     uint16_t app_port;   /* the endpoint's application port (transport header) */
     bool opaque;         /* skip detection on the far side */
     char identity[WF_TLS_ID_MAX + 1];
+    char labels[WF_DST_EP_LABELS_MAX]; /* the endpoint's own dst_* labels, rendered */
 } wf_dst_pick_t;
 
 /* NULL *out (and 0) when WEFT_PROXY_DESTINATION_SVC_ADDR is unset. */

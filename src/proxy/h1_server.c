@@ -66,7 +66,8 @@ struct wf_h1s {
      * keep-alive connection's requests usually share authority and outcome,
      * so they count without building labels or looking series up. */
     wf_series_t *m_req;            /* request_total for m_auth */
-    wf_series_t *m_res, *m_lat;    /* response_total / latency for m_status+m_err */
+    wf_series_t *m_res, *m_lat;    /* response_total / latency for m_status+m_err+m_ep */
+    const struct wf_ep_stats *m_ep; /* the endpoint they carry the labels of */
     uint16_t m_status;
     wf_http_error_t m_err;
     uint16_t m_auth_len;
@@ -229,15 +230,17 @@ static void exchange_finish(wf_h1s_t *h, bool cancel)
     double latency = x->first_byte_us ? (double)(x->first_byte_us - x->start_us) / 1000.0 : -1;
     bool answered = x->error != WF_HTTP_OK && x->error != WF_HTTP_E_DOWNSTREAM;
     uint16_t status = x->res_ready ? x->res.status : (answered ? wf_http_error_status(x->error) : 0);
-    if (h->m_res == NULL || h->m_status != status || h->m_err != x->error) {
+    if (h->m_res == NULL || h->m_status != status || h->m_err != x->error || h->m_ep != x->ep) {
         if (h->m_res != NULL) {
             wf_metrics_put(w->metrics, h->m_res, w->loop.now);
             wf_metrics_put(w->metrics, h->m_lat, w->loop.now);
         }
-        wf_http_metrics_response_series(w->metrics, (wf_str_t){h->labels, h->labels_len}, status,
-                                        -1, x->error, &h->m_res, &h->m_lat);
+        wf_http_metrics_response_series(w->metrics, (wf_str_t){h->labels, h->labels_len},
+                                        wf_http_metrics_ep_labels(x), status, -1, x->error,
+                                        &h->m_res, &h->m_lat);
         h->m_status = status;
         h->m_err = x->error;
+        h->m_ep = x->ep;
     }
     wf_counter_add(h->m_res, 1);
     if (latency >= 0)

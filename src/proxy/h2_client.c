@@ -671,6 +671,7 @@ static int h2c_forward(wf_worker_t *w, const wf_side_t *dir, wf_exchange_t *x,
     }
     x->refs++;
     x->up = &st->side;
+    x->ep = c->ep; /* the endpoint's dst_* labels go on the response metrics */
     st->next = c->streams;
     if (c->streams)
         c->streams->prev = st;

@@ -115,8 +115,9 @@ static void stream_finish(h2s_stream_t *st, bool cancel, uint32_t code)
     if (x->grpc && grpc < 0 && answered && !x->res_ready)
         grpc = 14; /* UNAVAILABLE, as the proxy answered */
     if (st->labels_len > 0) /* counted as a request (forwarded) */
-        wf_http_metrics_response(w->metrics, (wf_str_t){st->labels, st->labels_len}, status,
-                                 latency, grpc, x->error, w->loop.now);
+        wf_http_metrics_response(w->metrics, (wf_str_t){st->labels, st->labels_len},
+                                 wf_http_metrics_ep_labels(x), status, latency, grpc, x->error,
+                                 w->loop.now);
     if (cancel && x->up != NULL)
         wf_pconn_cancel_upstream(w, x, code ? code : NGHTTP2_CANCEL);
     x->down = NULL;

@@ -146,6 +146,7 @@ struct wf_exchange {
     wf_pipe_t req_body;
     wf_pipe_t res_body;
     wf_addr_t dst;       /* outbound: where the client sent it (what discovery is asked) */
+    const struct wf_ep_stats *ep; /* outbound meshed: the endpoint it went to (its labels) */
     uint64_t start_us;   /* request head received */
     uint64_t first_byte_us; /* response head received */
     void *metrics;       /* borrowed: the request's metric series (http_metrics.c) */

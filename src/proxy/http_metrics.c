@@ -1,4 +1,5 @@
 #include "http_metrics.h"
+#include "balance.h"
 
 #include <stdio.h>
 
@@ -146,13 +147,17 @@ static size_t put_uint(char *out, unsigned v)
     return k;
 }
 
-void wf_http_metrics_response_series(wf_metrics_shard_t *shard, wf_str_t base, uint16_t status,
-                                     int grpc_status, wf_http_error_t error, wf_series_t **total,
-                                     wf_series_t **latency)
+void wf_http_metrics_response_series(wf_metrics_shard_t *shard, wf_str_t base, wf_str_t ep,
+                                     uint16_t status, int grpc_status, wf_http_error_t error,
+                                     wf_series_t **total, wf_series_t **latency)
 {
-    char out[1024];
+    char out[1024 + WF_DST_EP_LABELS_MAX];
     size_t cap = sizeof(out) - 16, n = 0;
     n = put(out, n, cap, base.ptr, base.len);
+    if (ep.len > 0) {
+        PUTS(",");
+        n = put(out, n, cap, ep.ptr, ep.len);
+    }
     PUTS(",status_code=\"");
     if (status != 0)
         n += put_uint(out + n, status);
@@ -172,12 +177,18 @@ void wf_http_metrics_response_series(wf_metrics_shard_t *shard, wf_str_t base, u
     *total = wf_metrics_get(shard, &fam_response_total, (wf_str_t){out, n});
 }
 
-void wf_http_metrics_response(wf_metrics_shard_t *shard, wf_str_t base, uint16_t status,
-                              double latency_ms, int grpc_status, wf_http_error_t error,
-                              uint64_t now_ms)
+wf_str_t wf_http_metrics_ep_labels(const wf_exchange_t *x)
+{
+    return x->ep != NULL ? wf_str_from(x->ep->labels) : WF_STR_NULL;
+}
+
+void wf_http_metrics_response(wf_metrics_shard_t *shard, wf_str_t base, wf_str_t ep,
+                              uint16_t status, double latency_ms, int grpc_status,
+                              wf_http_error_t error, uint64_t now_ms)
 {
     wf_series_t *total, *latency;
-    wf_http_metrics_response_series(shard, base, status, grpc_status, error, &total, &latency);
+    wf_http_metrics_response_series(shard, base, ep, status, grpc_status, error, &total,
+                                    &latency);
     if (latency_ms >= 0)
         wf_histogram_observe(latency, latency_ms);
     wf_counter_add(total, 1);

@@ -45,18 +45,21 @@ wf_series_t *wf_http_metrics_request_series(wf_metrics_shard_t *shard, const cha
                                             size_t outlen, size_t *labels_len);
 
 /* The response_total and response_latency_ms series for one outcome,
- * referenced, for a caller that keeps them across responses. */
-void wf_http_metrics_response_series(wf_metrics_shard_t *shard, wf_str_t base, uint16_t status,
-                                     int grpc_status, wf_http_error_t error, wf_series_t **total,
-                                     wf_series_t **latency);
+ * referenced, for a caller that keeps them across responses. ep: the
+ * endpoint's own labels (outbound meshed: dst_pod, ...), or empty. */
+void wf_http_metrics_response_series(wf_metrics_shard_t *shard, wf_str_t base, wf_str_t ep,
+                                     uint16_t status, int grpc_status, wf_http_error_t error,
+                                     wf_series_t **total, wf_series_t **latency);
 
 /*
  * Counts the end of an exchange: its response status (0 if none was
  * received), latency to the response head (ms, < 0 if none), grpc-status
  * (< 0 if not gRPC) and proxy error.
  */
-void wf_http_metrics_response(wf_metrics_shard_t *shard, wf_str_t base, uint16_t status,
-                              double latency_ms, int grpc_status, wf_http_error_t error,
-                              uint64_t now_ms);
+void wf_http_metrics_response(wf_metrics_shard_t *shard, wf_str_t base, wf_str_t ep,
+                              uint16_t status, double latency_ms, int grpc_status,
+                              wf_http_error_t error, uint64_t now_ms);
+/* An exchange's endpoint labels (empty when it went to no meshed endpoint). */
+wf_str_t wf_http_metrics_ep_labels(const wf_exchange_t *x);
 
 #endif

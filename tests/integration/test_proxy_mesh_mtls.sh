@@ -95,6 +95,8 @@ assert_ge "$(metric a request_total "direction=\"outbound\",tls=\"true\",server_
   "a's outbound request metrics say tls=\"true\" and server_id"
 assert_ge "$(metric a response_total 'direction="outbound",dst_namespace="demo",dst_service="web"')" 1 \
   "a's outbound metrics carry the Service's dst_namespace and dst_service"
+assert_ge "$(metric a response_total 'direction="outbound",dst_service="web",dst_pod="web-0",dst_serviceaccount="web"')" 1 \
+  "... and the endpoint's own: dst_pod, dst_serviceaccount"
 head -c 70000 /dev/urandom >"$T/body.bin"
 out=$(in_pod a curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -H "Transfer-Encoding: chunked" \
   --data-binary @"$T/body.bin" "http://10.43.0.10/chunked-$MARK") || true
