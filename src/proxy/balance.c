@@ -57,12 +57,10 @@ wf_ep_stats_t *wf_balance_ep(wf_worker_t *w, const wf_dst_pick_t *pick)
     return e;
 }
 
-wf_ep_stats_t *wf_balance_use(wf_worker_t *w, const wf_dst_pick_t *pick)
+void wf_balance_labels(wf_ep_stats_t *e, const wf_dst_pick_t *pick)
 {
-    wf_ep_stats_t *e = wf_balance_ep(w, pick);
     if (e != NULL && strcmp(e->labels, pick->labels) != 0)
         memcpy(e->labels, pick->labels, strlen(pick->labels) + 1);
-    return e;
 }
 
 /* The endpoint's latency estimate: decayed, floored; INFINITY while it
@@ -80,12 +78,15 @@ static double latency(wf_worker_t *w, const wf_ep_stats_t *e)
     return ewma < DEFAULT_MS ? DEFAULT_MS : ewma;
 }
 
-const wf_dst_pick_t *wf_balance_choose(wf_worker_t *w, const wf_dst_pick_t *a,
-                                       const wf_dst_pick_t *b)
+wf_ep_stats_t *wf_balance_choose(wf_worker_t *w, const wf_dst_pick_t *a, const wf_dst_pick_t *b,
+                                 const wf_dst_pick_t **best)
 {
+    wf_ep_stats_t *ea = wf_balance_ep(w, a);
+    *best = a;
     if (a == b || (a->app_port == b->app_port && wf_addr_eq(&a->addr, &b->addr)))
-        return a;
-    wf_ep_stats_t *ea = wf_balance_ep(w, a), *eb = wf_balance_ep(w, b);
+        return ea;
+    wf_ep_stats_t *eb = wf_balance_ep(w, b);
+    bool pick_a;
     double la = latency(w, ea), lb = latency(w, eb);
     uint32_t ia = ea != NULL ? ea->inflight : 0, ib = eb != NULL ? eb->inflight : 0;
     /* Clearly different speeds: Peak-EWMA's cost, latency x (in flight +
@@ -96,10 +97,13 @@ const wf_dst_pick_t *wf_balance_choose(wf_worker_t *w, const wf_dst_pick_t *a,
      * 2-s windows at 1,000 requests/s): then fewer requests in flight wins
      * (least loaded), then chance. */
     if (la > lb * CLEAR_RATIO || lb > la * CLEAR_RATIO)
-        return la * (ia + 1) <= lb * (ib + 1) ? a : b;
-    if (ia != ib)
-        return ia < ib ? a : b;
-    return (wf_rand32() & 1) ? a : b;
+        pick_a = la * (ia + 1) <= lb * (ib + 1);
+    else if (ia != ib)
+        pick_a = ia < ib;
+    else
+        pick_a = wf_rand32() & 1;
+    *best = pick_a ? a : b;
+    return pick_a ? ea : eb;
 }
 
 void wf_balance_observe(wf_worker_t *w, wf_ep_stats_t *e, double latency_ms)
@@ -153,9 +157,8 @@ void wf_balance_ok(wf_ep_stats_t *e)
         e->fails = 0;
 }
 
-bool wf_balance_resting(wf_worker_t *w, const wf_dst_pick_t *p)
+bool wf_balance_resting(wf_worker_t *w, const wf_ep_stats_t *e)
 {
-    wf_ep_stats_t *e = wf_balance_ep(w, p);
     return e != NULL && w->loop.now < e->fail_until_ms;
 }
 

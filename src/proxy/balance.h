@@ -34,12 +34,13 @@ typedef struct wf_ep_stats {
 /* The worker's stats for pick's endpoint, created on first use (NULL when
  * the table is full or memory is short: the endpoint is then unweighted). */
 wf_ep_stats_t *wf_balance_ep(wf_worker_t *w, const wf_dst_pick_t *pick);
-/* The stats of the endpoint a request goes to, its labels brought up to
- * date from the pick (responses are counted under them). */
-wf_ep_stats_t *wf_balance_use(wf_worker_t *w, const wf_dst_pick_t *pick);
-/* Chooses between a and b (may be the same endpoint); returns the better. */
-const wf_dst_pick_t *wf_balance_choose(wf_worker_t *w, const wf_dst_pick_t *a,
-                                       const wf_dst_pick_t *b);
+/* Chooses between a and b (may be the same endpoint): *best is the
+ * better; returns its stats (NULL when the table is full). */
+wf_ep_stats_t *wf_balance_choose(wf_worker_t *w, const wf_dst_pick_t *a, const wf_dst_pick_t *b,
+                                 const wf_dst_pick_t **best);
+/* Brings e's labels up to date with what discovery says of it (responses
+ * from it are counted under them). NULL e is fine. */
+void wf_balance_labels(wf_ep_stats_t *e, const wf_dst_pick_t *pick);
 /* A response head arrived latency_ms after the request. */
 void wf_balance_observe(wf_worker_t *w, wf_ep_stats_t *e, double latency_ms);
 /* A request ended (abandoned, reset) with no response after elapsed_ms. */
@@ -48,8 +49,8 @@ void wf_balance_unanswered(wf_worker_t *w, wf_ep_stats_t *e, double elapsed_ms);
 void wf_balance_fail(wf_worker_t *w, wf_ep_stats_t *e);
 /* A connection to it was established: failures in a row start again. */
 void wf_balance_ok(wf_ep_stats_t *e);
-/* Whether pick's endpoint is resting after failures. */
-bool wf_balance_resting(wf_worker_t *w, const wf_dst_pick_t *p);
+/* Whether e is resting after failures. NULL e is not. */
+bool wf_balance_resting(wf_worker_t *w, const wf_ep_stats_t *e);
 void wf_balance_free(wf_worker_t *w);
 
 #endif

@@ -44,6 +44,15 @@ static wf_loop_t *conn_loop(wf_pconn_t *c)
     return &c->worker->loop;
 }
 
+/* Outbound: the original destination as discovery's "ip:port", formatted
+ * once per connection. */
+static wf_str_t conn_dst_path(wf_pconn_t *c)
+{
+    if (c->dst_path_len == 0)
+        c->dst_path_len = (uint8_t)wf_addr_format(&c->orig_dst, c->dst_path, sizeof(c->dst_path));
+    return (wf_str_t){c->dst_path, c->dst_path_len};
+}
+
 static void conn_free(wf_loop_t *loop, wf_defer_t *d)
 {
     free(wf_container_of(d, wf_pconn_t, defer));
@@ -508,9 +517,7 @@ static void conn_discover(wf_pconn_t *c)
 {
     wf_worker_t *w = c->worker;
     wf_dst_pick_t pick;
-    char path[WF_ADDR_STRLEN];
-    size_t plen = wf_addr_format(&c->orig_dst, path, sizeof(path));
-    switch (outbound_pick(w, (wf_str_t){path, plen}, &pick)) {
+    switch (outbound_pick(w, conn_dst_path(c), &pick)) {
     case WF_DST_PENDING:
         if (c->state != PC_DISCOVER) {
             c->state = PC_DISCOVER;
@@ -577,10 +584,8 @@ static bool conn_mesh_retry(wf_pconn_t *c, int err)
     wf_balance_fail(w, wf_balance_ep(w, &failed));
     if (++c->connect_attempts >= 3 || w->proxy->discovery == NULL)
         return false;
-    char path[WF_ADDR_STRLEN];
-    size_t plen = wf_addr_format(&c->orig_dst, path, sizeof(path));
     wf_dst_pick_t pick;
-    if (outbound_pick(w, (wf_str_t){path, plen}, &pick) != WF_DST_MESHED)
+    if (outbound_pick(w, conn_dst_path(c), &pick) != WF_DST_MESHED)
         return false;
     wf_end_close(&c->server, &w->loop, w->metrics, err, false);
     wf_flow_t *f = &c->relay.ab;
@@ -822,11 +827,15 @@ static bool orig_proto_h1(wf_exchange_t *x)
 
 /* Outbound: where discovery is asked about x — in ingress mode the
  * l5d-dst-override header (none: not routed; NULL path), else the address
- * the client sent it to, formatted into buf. */
-static wf_str_t route_path(wf_worker_t *w, const wf_exchange_t *x, char *buf, size_t len)
+ * the client sent it to: c's, formatted once per connection, or (c NULL)
+ * formatted into buf. */
+static wf_str_t route_path(wf_worker_t *w, wf_pconn_t *c, const wf_exchange_t *x, char *buf,
+                           size_t len)
 {
     if (x->req.upgrade.len != 0 || x->req.method_id == WF_H1_M_CONNECT)
         return WF_STR_NULL; /* a byte relay follows: not balanced per request */
+    if (!w->proxy->cfg.ingress_mode && c != NULL)
+        return conn_dst_path(c);
     if (!w->proxy->cfg.ingress_mode)
         return (wf_str_t){buf, wf_addr_format(&x->dst, buf, len)};
     /* Ingress: l5d-dst-override names the Service (FQDN:port); without
@@ -851,14 +860,18 @@ static wf_dst_result_t outbound_pick(wf_worker_t *w, wf_str_t path, wf_dst_pick_
     wf_discovery_t *d = w->proxy->discovery;
     wf_dst_pick_t two[2];
     wf_dst_result_t r = WF_DST_FORWARD;
+    wf_ep_stats_t *e = NULL;
     for (int draw = 0; draw < 3; draw++) {
         r = wf_discovery_pick2(d, path, w->id, &two[0], &two[1]);
         if (r != WF_DST_MESHED)
             return r;
-        *best = *wf_balance_choose(w, &two[0], &two[1]);
-        if (!wf_balance_resting(w, best))
+        const wf_dst_pick_t *b;
+        e = wf_balance_choose(w, &two[0], &two[1], &b);
+        *best = *b;
+        if (!wf_balance_resting(w, e))
             break;
     }
+    wf_balance_labels(e, best);
     return r;
 }
 
@@ -878,7 +891,7 @@ int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target)
     wf_dst_result_t r = WF_DST_FORWARD;
     if (w->proxy->discovery != NULL) {
         char buf[WF_ADDR_STRLEN];
-        wf_str_t path = route_path(w, x, buf, sizeof(buf));
+        wf_str_t path = route_path(w, c, x, buf, sizeof(buf));
         if (path.len > 0)
             r = outbound_pick(w, path, &pick);
     }
@@ -894,7 +907,6 @@ int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target)
         if (!h2 && wf_http_head_set(&x->req, WF_STR(WF_L5D_ORIG_PROTO), WF_STR("HTTP/1.1")) != 0)
             return WF_ENOMEM;
         *target = pick.addr;
-        wf_balance_use(w, &pick);
         return wf_h2c_forward_mesh(w, c->side, x, &pick);
     }
     return h2 ? wf_h2c_forward(w, c->side, x, target) : wf_h1c_forward(w, c->side, x, target);
@@ -903,12 +915,11 @@ int wf_pconn_forward(wf_pconn_t *c, wf_exchange_t *x, wf_addr_t *target)
 int wf_pconn_resend(wf_worker_t *w, const wf_side_t *side, wf_exchange_t *x)
 {
     char buf[WF_ADDR_STRLEN];
-    wf_str_t path = route_path(w, x, buf, sizeof(buf));
+    wf_str_t path = route_path(w, NULL, x, buf, sizeof(buf));
     wf_dst_pick_t pick;
     if (path.len == 0 || w->proxy->discovery == NULL || wf_worker_tls_client(w) == NULL ||
         outbound_pick(w, path, &pick) != WF_DST_MESHED)
         return WF_ENOTFOUND; /* it was meshed a moment ago; no longer */
-    wf_balance_use(w, &pick);
     return wf_h2c_forward_mesh(w, side, x, &pick);
 }
 

@@ -54,6 +54,8 @@ struct wf_pconn {
     uint16_t mesh_app_port;
     uint8_t server_id_len;
     uint8_t connect_attempts; /* outbound mesh tunnel: endpoints tried */
+    uint8_t dst_path_len;     /* orig_dst as discovery's "ip:port", made once */
+    char dst_path[WF_ADDR_STRLEN];
     struct wf_ep_stats *ep;   /* outbound mesh tunnel: its endpoint's balancer stats, counted open */
     char server_id[WF_TLS_ID_MAX + 1]; /* outbound mesh: the identity the peer proved */
     uint8_t client_id_len;
