@@ -571,12 +571,6 @@ size_t wf_discovery_labels(wf_discovery_t *d, wf_str_t path, char *out, size_t o
     return n;
 }
 
-wf_dst_result_t wf_discovery_pick_path(wf_discovery_t *d, wf_str_t path, uint32_t worker,
-                                       wf_dst_pick_t *pick)
-{
-    return wf_discovery_pick2(d, path, worker, pick, NULL);
-}
-
 wf_dst_result_t wf_discovery_pick(wf_discovery_t *d, const wf_addr_t *target, uint32_t worker,
                                   wf_dst_pick_t *pick)
 {

@@ -84,7 +84,5 @@ wf_dst_result_t wf_discovery_pick(wf_discovery_t *d, const wf_addr_t *target, ui
  * meshed endpoint, for the balancer's power of two choices. */
 wf_dst_result_t wf_discovery_pick2(wf_discovery_t *d, wf_str_t path, uint32_t worker,
                                    wf_dst_pick_t *pick, wf_dst_pick_t *second);
-wf_dst_result_t wf_discovery_pick_path(wf_discovery_t *d, wf_str_t path, uint32_t worker,
-                                       wf_dst_pick_t *pick);
 
 #endif

@@ -138,7 +138,7 @@ struct wf_exchange {
     wf_http_head_t res_trailers;
     uint32_t reset_code; /* h2 RST_STREAM code to pass on when error is a reset */
     bool grpc;           /* request content-type application/grpc* */
-    uint8_t retries;     /* times re-sent after a refusal that guarantees no processing */
+    uint8_t retries;     /* times re-sent after a failed attempt (h2_client.c stream_resend) */
     bool res_ready;      /* res holds a final (non-1xx) head */
     bool res_interim;    /* res holds a 1xx head the downstream must send first */
     bool upgraded;       /* 101 / CONNECT 2xx: both sides become a byte relay */
